@@ -1,0 +1,1 @@
+//! Communication media: the sockets and devices heartbeats travel over (I/O).

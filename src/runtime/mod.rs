@@ -1,0 +1,1 @@
+//! The I/O shell: event loop, logging, signals, pid and state files.
