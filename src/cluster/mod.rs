@@ -51,3 +51,9 @@ impl fmt::Display for LogLevel {
         f.write_str(self.word())
     }
 }
+
+pub mod history;
+pub mod membership;
+pub mod sequence;
+
+pub use membership::{Action, Identity, Membership, NodeStatus, Params};

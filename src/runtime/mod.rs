@@ -1,1 +1,10 @@
 //! The I/O shell: event loop, logging, signals, pid and state files.
+
+pub mod paths;
+pub mod startup;
+pub mod cli;
+pub mod event_loop;
+
+/// What `heartbeat -V` prints and log lines name: the release we are a drop-in for.
+pub const VERSION: &str = "3.0.6";
+pub const VERSION_STRING: &str = concat!("3.0.6 (heartbeat-rs ", env!("CARGO_PKG_VERSION"), ")");
