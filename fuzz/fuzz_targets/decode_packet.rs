@@ -8,7 +8,10 @@ use heartbeat::wire::{classic, netstring, Authenticator};
 use libfuzzer_sys::fuzz_target;
 
 fn authenticator(accept_any_crc: bool) -> Authenticator {
-    let key = |method, key: &str| AuthKey { method, key: key.as_bytes().to_vec() };
+    let key = |method, key: &str| AuthKey {
+        method,
+        key: key.as_bytes().to_vec(),
+    };
     let keys = BTreeMap::from([
         (1u8, key(AuthMethod::Sha1, "fuzz-sha1")),
         (2, key(AuthMethod::Md5, "fuzz-md5")),
