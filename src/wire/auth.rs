@@ -183,20 +183,14 @@ impl Authenticator {
 
     /// Add (or replace in place) the inner classic `auth` field, signed with the active key.
     pub fn add_inner_auth(&self, msg: &mut Msg) {
-        let value = Value::Str(self.sign(&classic::signing_text(msg)).into_bytes());
-        match msg.fields.iter().position(|f| f.name == b"auth") {
-            Some(first) => {
-                msg.fields[first].value = value;
-                // Keep exactly one: a receiver reads the last `auth` field.
-                let mut i = 0;
-                msg.fields.retain(|f| {
-                    i += 1;
-                    i - 1 == first || f.name != b"auth"
-                });
-            }
-            None => {
-                msg.add("auth", value);
-            }
+        let mut value = Some(Value::Str(
+            self.sign(&classic::signing_text(msg)).into_bytes(),
+        ));
+        // The first `auth` field takes the value; later ones go (a receiver reads the last).
+        msg.fields
+            .retain_mut(|f| f.name != b"auth" || value.take().map(|v| f.value = v).is_some());
+        if let Some(value) = value {
+            msg.add("auth", value);
         }
     }
 
