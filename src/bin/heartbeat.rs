@@ -79,7 +79,9 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.current_resources.is_some() && !args.restart_exec {
-        eprintln!("Usage: heartbeat [-dDkMrRsvWlVf] [-C Current-resource-state]\n\t-C only valid with -R");
+        eprintln!(
+            "Usage: heartbeat [-dDkMrRsvWlVf] [-C Current-resource-state]\n\t-C only valid with -R"
+        );
         return ExitCode::from(2);
     }
     if args.version {

@@ -28,7 +28,10 @@ impl Options {
 }
 
 fn hostname() -> String {
-    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into())
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// Logging before the configuration is known: stderr only.
@@ -67,7 +70,11 @@ pub fn log_diagnostic(d: &Diagnostic) {
         Severity::Warning => LogLevel::Warn,
         Severity::Info => LogLevel::Info,
     };
-    let text = if d.line > 0 { format!("{} ({}:{})", d.message, d.file.display(), d.line) } else { d.message.clone() };
+    let text = if d.line > 0 {
+        format!("{} ({}:{})", d.message, d.file.display(), d.line)
+    } else {
+        d.message.clone()
+    };
     hblog::emit(level, &text);
 }
 
@@ -103,7 +110,10 @@ pub fn check(opts: &Options) -> u8 {
             0
         }
         _ => {
-            let n = diags.iter().filter(|d| d.severity == Severity::Error).count();
+            let n = diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
             println!("{n} error(s): heartbeat would not start.");
             6
         }
@@ -115,7 +125,10 @@ pub fn start(opts: &Options) -> u8 {
     init_config_phase_logging(opts.debug);
     let node = opts.node_name();
     let Some(cfg) = load_config(opts, &node) else {
-        hblog::emit(LogLevel::Error, "Configuration error, heartbeat not started.");
+        hblog::emit(
+            LogLevel::Error,
+            "Configuration error, heartbeat not started.",
+        );
         return 6;
     };
     if let Some(pid) = pidfile::read(&opts.paths.pidfile()).filter(|&p| pidfile::is_running(p)) {
@@ -124,10 +137,19 @@ pub fn start(opts: &Options) -> u8 {
         return 0;
     }
     hblog::emit(LogLevel::Info, "**************************");
-    hblog::emit(LogLevel::Info, &format!("Configuration validated. Starting heartbeat {}", super::VERSION));
+    hblog::emit(
+        LogLevel::Info,
+        &format!(
+            "Configuration validated. Starting heartbeat {}",
+            super::VERSION
+        ),
+    );
     if !opts.foreground {
         if let Err(e) = daemon::daemonize() {
-            hblog::emit(LogLevel::Error, &format!("cannot fork into the background: {e}"));
+            hblog::emit(
+                LogLevel::Error,
+                &format!("cannot fork into the background: {e}"),
+            );
             return 1;
         }
     }
@@ -138,7 +160,10 @@ pub fn start(opts: &Options) -> u8 {
 
 /// `heartbeat -k`.
 pub fn stop(opts: &Options) -> u8 {
-    clamp(pidfile::stop(&opts.paths.pidfile(), std::time::Duration::from_secs(3600)))
+    clamp(pidfile::stop(
+        &opts.paths.pidfile(),
+        std::time::Duration::from_secs(3600),
+    ))
 }
 
 /// `heartbeat -s`.
@@ -159,14 +184,26 @@ pub fn reload(opts: &Options) -> u8 {
         return start(opts);
     };
     if load_config(opts, &node).is_none() {
-        hblog::emit(LogLevel::Info, &format!("Config errors: Heartbeat pid {pid} NOT restarted"));
+        hblog::emit(
+            LogLevel::Info,
+            &format!("Config errors: Heartbeat pid {pid} NOT restarted"),
+        );
         return 1;
     }
-    hblog::emit(LogLevel::Info, &format!("Signalling heartbeat pid {pid} to reread config files"));
-    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGHUP) {
+    hblog::emit(
+        LogLevel::Info,
+        &format!("Signalling heartbeat pid {pid} to reread config files"),
+    );
+    match nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    ) {
         Ok(()) => 0,
         Err(e) => {
-            hblog::emit(LogLevel::Error, &format!("Could not signal pid {pid} : {e}"));
+            hblog::emit(
+                LogLevel::Error,
+                &format!("Could not signal pid {pid} : {e}"),
+            );
             4
         }
     }
@@ -176,7 +213,10 @@ pub fn reload(opts: &Options) -> u8 {
 pub fn restart_exec(opts: &Options) -> u8 {
     init_config_phase_logging(opts.debug);
     if pidfile::read(&opts.paths.pidfile()).is_some_and(pidfile::is_running) {
-        hblog::emit(LogLevel::Info, "heartbeat restarts in place on SIGHUP; -R is not needed.");
+        hblog::emit(
+            LogLevel::Info,
+            "heartbeat restarts in place on SIGHUP; -R is not needed.",
+        );
         0
     } else {
         hblog::emit(LogLevel::Error, "heartbeat is not running.");

@@ -28,8 +28,14 @@ struct Clock {
 
 impl Clock {
     fn now(&self) -> Now {
-        let unix_secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        Now { mono_ms: self.start.elapsed().as_millis() as u64, unix_secs }
+        let unix_secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Now {
+            mono_ms: self.start.elapsed().as_millis() as u64,
+            unix_secs,
+        }
     }
 }
 
@@ -57,14 +63,23 @@ fn open_links(cfg: &Config, opts: &Options) -> Result<Vec<Link>, String> {
     for m in &cfg.hacf.media {
         let name = m.kind.link_name();
         let medium = match &m.kind {
-            MediumKind::Ucast { .. } | MediumKind::Ucast6 { .. } | MediumKind::Bcast { .. } | MediumKind::Mcast { .. } | MediumKind::Mcast6 { .. } => {
-                let o = udp::OpenOptions { bind: opts.bind, port_override: None };
+            MediumKind::Ucast { .. }
+            | MediumKind::Ucast6 { .. }
+            | MediumKind::Bcast { .. }
+            | MediumKind::Mcast { .. }
+            | MediumKind::Mcast6 { .. } => {
+                let o = udp::OpenOptions {
+                    bind: opts.bind,
+                    port_override: None,
+                };
                 match udp::open(&m.kind, &o) {
                     Ok(u) => {
                         hblog::emit(LogLevel::Info, &describe(&m.kind));
                         Some(u)
                     }
-                    Err(e) => return Err(format!("cannot open {name} (ha.cf line {}): {e}", m.line)),
+                    Err(e) => {
+                        return Err(format!("cannot open {name} (ha.cf line {}): {e}", m.line))
+                    }
                 }
             }
             other => {
@@ -72,21 +87,34 @@ fn open_links(cfg: &Config, opts: &Options) -> Result<Vec<Link>, String> {
                 None
             }
         };
-        links.push(Link { name, medium, write_errors: (0, 0) });
+        links.push(Link {
+            name,
+            medium,
+            write_errors: (0, 0),
+        });
     }
     Ok(links)
 }
 
 fn read_loadavg() -> Option<String> {
-    std::fs::read_to_string("/proc/loadavg").ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 fn seed() -> u64 {
     let mut b = [0u8; 8];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b)).is_ok() {
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok()
+    {
         u64::from_ne_bytes(b)
     } else {
-        std::process::id() as u64 ^ SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7)
+        std::process::id() as u64
+            ^ SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
     }
 }
 
@@ -106,54 +134,100 @@ struct Daemon {
 pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
     let pid = std::process::id();
     daemon::set_process_title("heartbeat: master control process");
-    hblog::emit(LogLevel::Info, &format!("heartbeat: version {}", super::VERSION));
+    hblog::emit(
+        LogLevel::Info,
+        &format!("heartbeat: version {}", super::VERSION),
+    );
     if cfg.hacf.realtime && opts.realtime {
         daemon::lock_memory_and_realtime(cfg.hacf.rtprio);
     }
-    let clock = Clock { start: Instant::now() };
+    let clock = Clock {
+        start: Instant::now(),
+    };
     let statedir = &opts.paths.statedir;
-    let generation = match state::next_generation(statedir, cfg.hacf.generation_from_time, clock.now().unix_secs) {
+    let generation = match state::next_generation(
+        statedir,
+        cfg.hacf.generation_from_time,
+        clock.now().unix_secs,
+    ) {
         Ok((g, first)) => {
             if first {
-                hblog::emit(LogLevel::Warn, &format!("No Previous generation - starting at {g}"));
+                hblog::emit(
+                    LogLevel::Warn,
+                    &format!("No Previous generation - starting at {g}"),
+                );
             }
             g
         }
         Err(e) => {
-            hblog::emit(LogLevel::Error, &format!("Cannot write generation file in {}: {e}", statedir.display()));
+            hblog::emit(
+                LogLevel::Error,
+                &format!(
+                    "Cannot write generation file in {}: {e}",
+                    statedir.display()
+                ),
+            );
             return 1;
         }
     };
-    hblog::emit(LogLevel::Info, &format!("Heartbeat generation: {generation}"));
-    let from_name = if cfg.hacf.uuid_from_nodename { Some(node.as_str()) } else { None };
+    hblog::emit(
+        LogLevel::Info,
+        &format!("Heartbeat generation: {generation}"),
+    );
+    let from_name = if cfg.hacf.uuid_from_nodename {
+        Some(node.as_str())
+    } else {
+        None
+    };
     let uuid = match state::node_uuid(statedir, from_name) {
         Ok((u, created)) => {
             if created {
-                hblog::emit(LogLevel::Info, "No uuid found for current node - generating a new uuid.");
+                hblog::emit(
+                    LogLevel::Info,
+                    "No uuid found for current node - generating a new uuid.",
+                );
             }
             u
         }
         Err(e) => {
-            hblog::emit(LogLevel::Error, &format!("Cannot read or create {}: {e}", statedir.join("hb_uuid").display()));
+            hblog::emit(
+                LogLevel::Error,
+                &format!(
+                    "Cannot read or create {}: {e}",
+                    statedir.join("hb_uuid").display()
+                ),
+            );
             return 1;
         }
     };
     if let Err(e) = pidfile::write(&opts.paths.pidfile(), pid as i32) {
-        hblog::emit(LogLevel::Error, &format!("Cannot write pid file {}: {e}", opts.paths.pidfile().display()));
+        hblog::emit(
+            LogLevel::Error,
+            &format!(
+                "Cannot write pid file {}: {e}",
+                opts.paths.pidfile().display()
+            ),
+        );
         return 4;
     }
     daemon::enter_core_dir(statedir);
     let poll = match Poll::new() {
         Ok(p) => p,
         Err(e) => {
-            hblog::emit(LogLevel::Error, &format!("cannot create the event loop: {e}"));
+            hblog::emit(
+                LogLevel::Error,
+                &format!("cannot create the event loop: {e}"),
+            );
             return 1;
         }
     };
     let mut signals = match Signals::new(poll.registry(), SIGNAL_TOKEN) {
         Ok(s) => s,
         Err(e) => {
-            hblog::emit(LogLevel::Error, &format!("cannot set up signal handling: {e}"));
+            hblog::emit(
+                LogLevel::Error,
+                &format!("cannot set up signal handling: {e}"),
+            );
             return 1;
         }
     };
@@ -169,11 +243,25 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         return 1;
     }
     let params = Params::from_config(&cfg.hacf, &node);
-    let id = Identity { name: node.clone(), uuid, generation };
+    let id = Identity {
+        name: node.clone(),
+        uuid,
+        generation,
+    };
     let auth = Authenticator::new(cfg.authkeys.clone());
     let now = clock.now();
     let cluster = Membership::new(params, id, auth, now, seed());
-    let mut d = Daemon { opts: opts.clone(), node, cfg, poll, links, cluster, clock, last_loadavg: 0, exit: None };
+    let mut d = Daemon {
+        opts: opts.clone(),
+        node,
+        cfg,
+        poll,
+        links,
+        cluster,
+        clock,
+        last_loadavg: 0,
+        exit: None,
+    };
     d.refresh_loadavg(now);
     d.drain();
     d.main_loop(&mut signals)
@@ -182,7 +270,8 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
 fn register_links(poll: &Poll, links: &mut [Link]) -> std::io::Result<()> {
     for (i, l) in links.iter_mut().enumerate() {
         if let Some(sock) = l.medium.as_mut().and_then(|m| m.recv_socket()) {
-            poll.registry().register(sock, Token(MEDIA_BASE + i), Interest::READABLE)?;
+            poll.registry()
+                .register(sock, Token(MEDIA_BASE + i), Interest::READABLE)?;
         }
     }
     Ok(())
@@ -197,7 +286,10 @@ impl Daemon {
                 return code;
             }
             let now = self.clock.now();
-            let timeout = self.cluster.poll_timeout().map(|t| Duration::from_millis(t.saturating_sub(now.mono_ms)));
+            let timeout = self
+                .cluster
+                .poll_timeout()
+                .map(|t| Duration::from_millis(t.saturating_sub(now.mono_ms)));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != ErrorKind::Interrupted {
                     hblog::emit(LogLevel::Error, &format!("poll failed: {e}"));
@@ -216,7 +308,11 @@ impl Daemon {
                 }
             }
             let now = self.clock.now();
-            if self.cluster.poll_timeout().is_some_and(|t| t <= now.mono_ms) {
+            if self
+                .cluster
+                .poll_timeout()
+                .is_some_and(|t| t <= now.mono_ms)
+            {
                 self.refresh_loadavg(now);
                 self.cluster.handle_timeout(now);
             }
@@ -226,7 +322,9 @@ impl Daemon {
 
     fn read_medium(&mut self, i: usize, buf: &mut [u8]) {
         loop {
-            let Some(m) = self.links.get_mut(i).and_then(|l| l.medium.as_mut()) else { return };
+            let Some(m) = self.links.get_mut(i).and_then(|l| l.medium.as_mut()) else {
+                return;
+            };
             match m.recv(buf) {
                 Ok(n) => {
                     let now = self.clock.now();
@@ -236,7 +334,10 @@ impl Daemon {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    hblog::emit(LogLevel::Error, &format!("read failure on {}: {e}", self.links[i].name));
+                    hblog::emit(
+                        LogLevel::Error,
+                        &format!("read failure on {}: {e}", self.links[i].name),
+                    );
                     return;
                 }
             }
@@ -258,9 +359,15 @@ impl Daemon {
             match a {
                 Action::Send(bytes) => self.send(&bytes),
                 Action::Log(level, text) => hblog::emit(level, &text),
-                Action::CommUp | Action::NodeDead(_) | Action::NodeStatus(..) | Action::Deliver(..) => {}
+                Action::CommUp
+                | Action::NodeDead(_)
+                | Action::NodeStatus(..)
+                | Action::Deliver(..) => {}
                 Action::ShutdownComplete => {
-                    hblog::emit(LogLevel::Info, &format!("{} Heartbeat shutdown complete.", self.node));
+                    hblog::emit(
+                        LogLevel::Info,
+                        &format!("{} Heartbeat shutdown complete.", self.node),
+                    );
                     self.exit = Some(0);
                 }
             }
@@ -275,9 +382,18 @@ impl Daemon {
                 let (last, count) = &mut l.write_errors;
                 *count += 1;
                 if *last == 0 || now >= *last + WRITE_ERROR_LOG_MS {
-                    hblog::emit(LogLevel::Error, &format!("write_child: write failure on {}.: {e}", l.name));
+                    hblog::emit(
+                        LogLevel::Error,
+                        &format!("write_child: write failure on {}.: {e}", l.name),
+                    );
                     if *count > 1 {
-                        hblog::emit(LogLevel::Warn, &format!("Is a cable unplugged on {}? ({} write errors)", l.name, count));
+                        hblog::emit(
+                            LogLevel::Warn,
+                            &format!(
+                                "Is a cable unplugged on {}? ({} write errors)",
+                                l.name, count
+                            ),
+                        );
                     }
                     *last = now.max(1);
                     *count = 0;
@@ -290,7 +406,10 @@ impl Daemon {
         match s {
             Signal::Term => {
                 let pid = std::process::id();
-                hblog::emit(LogLevel::Info, &format!("Heartbeat shutdown in progress. ({pid})"));
+                hblog::emit(
+                    LogLevel::Info,
+                    &format!("Heartbeat shutdown in progress. ({pid})"),
+                );
                 hblog::emit(LogLevel::Info, "Giving up all HA resources.");
                 hblog::emit(LogLevel::Info, "All HA resources relinquished.");
                 let now = self.clock.now();
@@ -299,12 +418,22 @@ impl Daemon {
             Signal::Hup => self.reload(),
             Signal::Usr1 | Signal::Usr2 => {
                 let cur = hblog::debug_level();
-                let new = if s == Signal::Usr1 { cur.saturating_add(1) } else { cur.saturating_sub(1) };
+                let new = if s == Signal::Usr1 {
+                    cur.saturating_add(1)
+                } else {
+                    cur.saturating_sub(1)
+                };
                 hblog::set_debug_level(new);
                 if cur == 0 && new == 1 {
-                    hblog::emit(LogLevel::Info, &format!("heartbeat: version {}", super::VERSION));
+                    hblog::emit(
+                        LogLevel::Info,
+                        &format!("heartbeat: version {}", super::VERSION),
+                    );
                 }
-                hblog::emit(LogLevel::Debug, &format!("debug now set to {new} [pid {}]", std::process::id()));
+                hblog::emit(
+                    LogLevel::Debug,
+                    &format!("debug now set to {new} [pid {}]", std::process::id()),
+                );
             }
             Signal::Chld => {}
         }
@@ -313,12 +442,20 @@ impl Daemon {
     /// SIGHUP: reread ha.cf and authkeys; a broken file keeps the running configuration.
     fn reload(&mut self) {
         let ifaces = udp::interface_names();
-        let (cfg, diags) = super::startup::load(&self.opts.paths, &self.node, self.opts.manage_resources, Some(&ifaces));
+        let (cfg, diags) = super::startup::load(
+            &self.opts.paths,
+            &self.node,
+            self.opts.manage_resources,
+            Some(&ifaces),
+        );
         let Some(cfg) = cfg else {
             for d in &diags {
                 cli::log_diagnostic(d);
             }
-            hblog::emit(LogLevel::Error, "Configuration errors on reload: keeping the running configuration.");
+            hblog::emit(
+                LogLevel::Error,
+                "Configuration errors on reload: keeping the running configuration.",
+            );
             return;
         };
         if cfg == self.cfg {
@@ -340,14 +477,22 @@ impl Daemon {
                         }
                     }
                     if let Err(e) = register_links(&self.poll, &mut links) {
-                        hblog::emit(LogLevel::Error, &format!("cannot register media: {e}; keeping the running configuration"));
+                        hblog::emit(
+                            LogLevel::Error,
+                            &format!(
+                                "cannot register media: {e}; keeping the running configuration"
+                            ),
+                        );
                         let _ = register_links(&self.poll, &mut self.links);
                         return;
                     }
                     self.links = links;
                 }
                 Err(e) => {
-                    hblog::emit(LogLevel::Error, &format!("{e}; keeping the running configuration"));
+                    hblog::emit(
+                        LogLevel::Error,
+                        &format!("{e}; keeping the running configuration"),
+                    );
                     return;
                 }
             }
@@ -355,7 +500,8 @@ impl Daemon {
         hblog::reconfigure(cli::log_config(&cfg, self.opts.debug, false));
         let params = Params::from_config(&cfg.hacf, &self.node);
         let now = self.clock.now();
-        self.cluster.reconfigure(now, params, Authenticator::new(cfg.authkeys.clone()));
+        self.cluster
+            .reconfigure(now, params, Authenticator::new(cfg.authkeys.clone()));
         self.cfg = cfg;
         hblog::emit(LogLevel::Info, "Configuration reloaded.");
     }

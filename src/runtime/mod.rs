@@ -1,9 +1,9 @@
 //! The I/O shell: event loop, logging, signals, pid and state files.
 
-pub mod paths;
-pub mod startup;
 pub mod cli;
 pub mod event_loop;
+pub mod paths;
+pub mod startup;
 
 /// What `heartbeat -V` prints and log lines name: the release we are a drop-in for.
 pub const VERSION: &str = "3.0.6";

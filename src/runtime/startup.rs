@@ -26,7 +26,12 @@ pub fn node_name(cli: Option<&str>, paths: &Paths) -> String {
 }
 
 fn error(file: &std::path::Path, message: String) -> Diagnostic {
-    Diagnostic { severity: Severity::Error, file: file.to_path_buf(), line: 0, message }
+    Diagnostic {
+        severity: Severity::Error,
+        file: file.to_path_buf(),
+        line: 0,
+        message,
+    }
 }
 
 /// Read and check everything. `manage_resources` false (`-M`) skips haresources.
@@ -41,24 +46,40 @@ pub fn load(
     let hacf_text = match fs::read_to_string(paths.confdir.join("ha.cf")) {
         Ok(t) => t,
         Err(e) => {
-            return (None, vec![error(&hacf_path, format!("Cannot open config file [{}]: {e}", hacf_path.display()))]);
+            return (
+                None,
+                vec![error(
+                    &hacf_path,
+                    format!("Cannot open config file [{}]: {e}", hacf_path.display()),
+                )],
+            );
         }
     };
     let ak_path = paths.authkeys();
     let ak_file = paths.confdir.join("authkeys");
     let (ak_text, ak_meta) = match (fs::read_to_string(&ak_file), fs::metadata(&ak_file)) {
-        (Ok(t), Ok(m)) => (t, Some((m.mode(), m.uid(), nix::unistd::geteuid().as_raw()))),
+        (Ok(t), Ok(m)) => (
+            t,
+            Some((m.mode(), m.uid(), nix::unistd::geteuid().as_raw())),
+        ),
         (Err(e), _) | (_, Err(e)) => {
             let mut diags = Vec::new();
             // Still check ha.cf so --check reports every problem.
             let (_, d) = config::hacf::parse(&hacf_text, &hacf_path, node, local_ifaces);
             diags.extend(d);
-            diags.push(error(&ak_path, format!("Cannot open keyfile [{}]: {e}.  Stop.", ak_path.display())));
+            diags.push(error(
+                &ak_path,
+                format!("Cannot open keyfile [{}]: {e}.  Stop.", ak_path.display()),
+            ));
             return (None, diags);
         }
     };
     let hr_path = paths.haresources();
-    let hr_text = if manage_resources { fs::read_to_string(paths.confdir.join("haresources")).ok() } else { None };
+    let hr_text = if manage_resources {
+        fs::read_to_string(paths.confdir.join("haresources")).ok()
+    } else {
+        None
+    };
     config::check(
         &hacf_text,
         &hacf_path,
