@@ -103,14 +103,15 @@ impl Sim {
     }
 
     fn start(&mut self, i: usize) {
-        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        let seed = self.rand();
+        let names_owned = self.names.clone();
+        let names: Vec<&str> = names_owned.iter().map(String::as_str).collect();
         self.nodes[i].generation += 1;
         let id = Identity {
             name: self.names[i].clone(),
             uuid: [i as u8 + 1; 16],
             generation: self.nodes[i].generation,
         };
-        let seed = self.rand();
         let m = Membership::new(
             params(&self.names[i], &names),
             id,
@@ -129,15 +130,16 @@ impl Sim {
 
     fn drain(&mut self, i: usize) {
         let now = self.now;
-        let Some(m) = self.nodes[i].m.as_mut() else {
+        let node = &mut self.nodes[i];
+        let Some(m) = node.m.as_mut() else {
             return;
         };
         let mut out = Vec::new();
         while let Some(a) = m.poll_action() {
             match a {
                 Action::Send(b) => out.push(b),
-                Action::Log(l, t) => self.nodes[i].logs.push((now, l, t)),
-                other => self.nodes[i].events.push((now, other)),
+                Action::Log(l, t) => node.logs.push((now, l, t)),
+                other => node.events.push((now, other)),
             }
         }
         for b in out {
