@@ -1,1 +1,2 @@
 //! The I/O shell: event loop, logging, signals, pid and state files.
+pub mod log;
