@@ -1,2 +1,3 @@
 //! The I/O shell: event loop, logging, signals, pid and state files.
 pub mod log;
+pub mod pidfile;
