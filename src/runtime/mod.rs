@@ -1,3 +1,4 @@
 //! The I/O shell: event loop, logging, signals, pid and state files.
 pub mod log;
 pub mod pidfile;
+pub mod state;
