@@ -1,4 +1,5 @@
 //! The I/O shell: event loop, logging, signals, pid and state files.
+pub mod daemon;
 pub mod log;
 pub mod pidfile;
 pub mod state;
