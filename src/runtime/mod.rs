@@ -2,4 +2,5 @@
 pub mod daemon;
 pub mod log;
 pub mod pidfile;
+pub mod signals;
 pub mod state;
