@@ -1,1 +1,2 @@
 //! Communication media: the sockets and devices heartbeats travel over (I/O).
+pub mod udp;

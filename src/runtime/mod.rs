@@ -1,9 +1,14 @@
 //! The I/O shell: event loop, logging, signals, pid and state files.
 
 pub mod cli;
+pub mod daemon;
 pub mod event_loop;
+pub mod log;
 pub mod paths;
+pub mod pidfile;
+pub mod signals;
 pub mod startup;
+pub mod state;
 
 /// What `heartbeat -V` prints and log lines name: the release we are a drop-in for.
 pub const VERSION: &str = "3.0.6";
