@@ -34,15 +34,48 @@ pub struct Medium {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediumKind {
     /// `ucast IFNAME PEER`; `peer` is an address or a host name as written.
-    Ucast { ifname: String, peer: String, port: u16 },
-    Ucast6 { ifname: String, peer: String, port: u16 },
-    Bcast { ifname: String, port: u16 },
-    Mcast { ifname: String, group: Ipv4Addr, port: u16, ttl: u8, looped: bool },
-    Mcast6 { ifname: String, group: Ipv6Addr, port: u16, hops: u8, looped: bool },
-    Serial { device: String, baud: u32 },
-    Ping { addr: String },
-    Ping6 { addr: String },
-    PingGroup { name: String, addrs: Vec<String> },
+    Ucast {
+        ifname: String,
+        peer: String,
+        port: u16,
+    },
+    Ucast6 {
+        ifname: String,
+        peer: String,
+        port: u16,
+    },
+    Bcast {
+        ifname: String,
+        port: u16,
+    },
+    Mcast {
+        ifname: String,
+        group: Ipv4Addr,
+        port: u16,
+        ttl: u8,
+        looped: bool,
+    },
+    Mcast6 {
+        ifname: String,
+        group: Ipv6Addr,
+        port: u16,
+        hops: u8,
+        looped: bool,
+    },
+    Serial {
+        device: String,
+        baud: u32,
+    },
+    Ping {
+        addr: String,
+    },
+    Ping6 {
+        addr: String,
+    },
+    PingGroup {
+        name: String,
+        addrs: Vec<String>,
+    },
 }
 
 impl MediumKind {
@@ -109,6 +142,12 @@ pub fn parse(
     node_name: &str,
     local_ifaces: Option<&[String]>,
 ) -> (Option<HaCf>, Vec<Diagnostic>) {
-    let _ = (text, path, node_name, local_ifaces, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let _ = (
+        text,
+        path,
+        node_name,
+        local_ifaces,
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+    );
     unimplemented!("ha.cf parser")
 }

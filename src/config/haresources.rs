@@ -29,7 +29,11 @@ impl ResourceGroup {
 }
 
 /// Parse haresources. `nodes` are the declared (lowercased) node names.
-pub fn parse(text: &str, path: &Path, nodes: &[String]) -> Result<Vec<ResourceGroup>, Vec<Diagnostic>> {
+pub fn parse(
+    text: &str,
+    path: &Path,
+    nodes: &[String],
+) -> Result<Vec<ResourceGroup>, Vec<Diagnostic>> {
     let _ = (text, path, nodes);
     unimplemented!("haresources parser")
 }

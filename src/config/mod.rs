@@ -38,7 +38,14 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
         };
         if self.line > 0 {
-            write!(f, "{}:{}: {}: {}", self.file.display(), self.line, sev, self.message)
+            write!(
+                f,
+                "{}:{}: {}: {}",
+                self.file.display(),
+                self.line,
+                sev,
+                self.message
+            )
         } else {
             write!(f, "{}: {}: {}", self.file.display(), sev, self.message)
         }

@@ -47,7 +47,10 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(keys: AuthKeys) -> Authenticator {
-        Authenticator { keys, accept_any_crc: false }
+        Authenticator {
+            keys,
+            accept_any_crc: false,
+        }
     }
 
     /// Add (or replace in place) the inner classic `auth` field, signed with the active key.

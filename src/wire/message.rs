@@ -45,7 +45,10 @@ impl Msg {
 
     /// The first field with this name (duplicates are legal; lookups see the first).
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.fields.iter().find(|f| f.name == name.as_bytes()).map(|f| &f.value)
+        self.fields
+            .iter()
+            .find(|f| f.name == name.as_bytes())
+            .map(|f| &f.value)
     }
 
     /// Append a string field.
@@ -59,7 +62,10 @@ impl Msg {
     }
 
     pub fn add(&mut self, name: &str, value: Value) -> &mut Msg {
-        self.fields.push(Field { name: name.as_bytes().to_vec(), value });
+        self.fields.push(Field {
+            name: name.as_bytes().to_vec(),
+            value,
+        });
         self
     }
 
@@ -67,7 +73,10 @@ impl Msg {
     pub fn set(&mut self, name: &str, value: Value) -> &mut Msg {
         match self.fields.iter_mut().find(|f| f.name == name.as_bytes()) {
             Some(f) => f.value = value,
-            None => self.fields.push(Field { name: name.as_bytes().to_vec(), value }),
+            None => self.fields.push(Field {
+                name: name.as_bytes().to_vec(),
+                value,
+            }),
         }
         self
     }
