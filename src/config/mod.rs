@@ -7,7 +7,7 @@ pub mod hacf;
 pub mod haresources;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use authkeys::{AuthKey, AuthKeys, AuthMethod};
 pub use hacf::{AutoFailback, HaCf, Medium, MediumKind, MsgFmt};
@@ -49,6 +49,34 @@ impl fmt::Display for Diagnostic {
         } else {
             write!(f, "{}: {}: {}", self.file.display(), sev, self.message)
         }
+    }
+}
+
+impl Diagnostic {
+    pub fn new(
+        severity: Severity,
+        file: &Path,
+        line: usize,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            severity,
+            file: file.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    pub fn error(file: &Path, line: usize, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(Severity::Error, file, line, message)
+    }
+
+    pub fn warning(file: &Path, line: usize, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(Severity::Warning, file, line, message)
+    }
+
+    pub fn info(file: &Path, line: usize, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(Severity::Info, file, line, message)
     }
 }
 
