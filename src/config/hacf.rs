@@ -1744,3 +1744,244 @@ impl Parser<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "/etc/ha.d//ha.cf";
+    const BASE: &str = "node alice\nnode bob\nucast hb0 10.0.0.2\nauto_failback on\n";
+
+    fn run(text: &str) -> (HaCf, Vec<Diagnostic>) {
+        parse_partial(text, Path::new(P), "alice", None, true)
+    }
+
+    fn ok(extra: &str) -> HaCf {
+        let text = format!("{BASE}{extra}");
+        match parse(&text, Path::new(P), "alice", None) {
+            (Some(cfg), _) => cfg,
+            (None, d) => panic!("unexpected errors: {d:#?}"),
+        }
+    }
+
+    fn errors(extra: &str) -> Vec<(usize, String)> {
+        let text = format!("{BASE}{extra}");
+        let (cfg, diags) = parse(&text, Path::new(P), "alice", None);
+        assert!(cfg.is_none(), "expected a failure for {extra:?}");
+        diags
+            .into_iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| (d.line, d.message))
+            .collect()
+    }
+
+    fn warnings(extra: &str) -> Vec<(usize, String)> {
+        let text = format!("{BASE}{extra}");
+        let (_, diags) = parse(&text, Path::new(P), "alice", None);
+        diags
+            .into_iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .map(|d| (d.line, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn hash_anywhere_ends_the_line() {
+        let cfg = ok("node carol#dave\nkeepalive 2 # 5\n# deadtime 1\n");
+        assert_eq!(cfg.nodes, vec!["alice", "bob", "carol"]);
+        assert_eq!(cfg.keepalive_ms, 2000);
+        assert_eq!(cfg.parameters["keepalive"], "2");
+    }
+
+    #[test]
+    fn crlf_and_leading_blanks() {
+        let text = "node alice\r\n  \tnode bob\r\nucast hb0 10.0.0.2\r\n\r\nkeepalive 2\r\nauto_failback on\r\n";
+        let (cfg, diags) = parse(text, Path::new(P), "alice", None);
+        assert!(diags.is_empty(), "{diags:?}");
+        let cfg = cfg.expect("valid");
+        assert_eq!(cfg.keepalive_ms, 2000);
+        assert_eq!(cfg.media.len(), 1);
+    }
+
+    #[test]
+    fn option_lists_split_on_blanks_and_commas() {
+        let cfg = ok("node carol,dave  erin\nkeepalive 2,5\n");
+        assert_eq!(cfg.nodes, vec!["alice", "bob", "carol", "dave", "erin"]);
+        assert_eq!(cfg.keepalive_ms, 5000);
+        assert_eq!(cfg.parameters["keepalive"], "5");
+    }
+
+    #[test]
+    fn directive_without_value_is_ignored() {
+        let cfg = ok("keepalive\n");
+        assert_eq!(cfg.keepalive_ms, 1000);
+        assert_eq!(
+            warnings("keepalive\n"),
+            vec![(
+                5,
+                "keepalive: no value given; the line is ignored".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn directive_names_are_case_sensitive() {
+        let e = errors("Keepalive 2\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0]
+            .1
+            .starts_with("Illegal directive [Keepalive] in /etc/ha.d//ha.cf"));
+        assert!(e[0].1.contains("did you mean 'keepalive'"));
+    }
+
+    #[test]
+    fn unshipped_media_are_illegal() {
+        for name in ["hbaping", "tipc", "rds", "normalpoll"] {
+            let e = errors(&format!("{name} x\n"));
+            assert!(e[0]
+                .1
+                .starts_with(&format!("Illegal directive [{name}] in /etc/ha.d//ha.cf")));
+        }
+    }
+
+    #[test]
+    fn whole_line_directives_get_the_rest_of_the_line() {
+        let cfg = ok("respawn hacluster /usr/lib/heartbeat/ipfail -a,b  c\n");
+        assert_eq!(cfg.clients.len(), 1);
+        assert_eq!(cfg.clients[0].user, "hacluster");
+        assert_eq!(cfg.clients[0].command, "/usr/lib/heartbeat/ipfail -a,b  c");
+        assert_eq!(cfg.clients[0].path, "/usr/lib/heartbeat/ipfail");
+        assert!(!cfg.clients[0].failfast);
+    }
+
+    #[test]
+    fn half_a_time_value_in_hacf() {
+        // `500 ms` is two tokens: 500 seconds, then `ms`, which is invalid.
+        let e = errors("keepalive 500 ms\ndeadtime 2000\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].1.starts_with("keepalive: invalid value [ms]"), "{e:?}");
+    }
+
+    #[test]
+    fn time_table_in_hacf() {
+        for (written, ms) in [
+            ("2", 2000),
+            ("1.5", 1500),
+            (".25", 250),
+            ("0.5", 500),
+            ("500ms", 500),
+            ("2000ms", 2000),
+            ("1500MS", 1500),
+            ("1msec", 1),
+            ("2000us", 2),
+            ("1500000us", 1500),
+            ("1.5ms", 2),
+            ("1.2.3", 1200),
+        ] {
+            let cfg = ok(&format!("keepalive {written}\ndeadtime 60\n"));
+            assert_eq!(cfg.keepalive_ms, ms, "{written}");
+            assert_eq!(cfg.parameters["keepalive"], written);
+        }
+        for bad in ["1s", "3x", "1e3", "abc", "-1"] {
+            let e = errors(&format!("keepalive {bad}\n"));
+            assert_eq!(e.len(), 1, "{bad}");
+            assert_eq!(e[0].0, 5);
+            assert!(
+                e[0].1
+                    .starts_with(&format!("keepalive: invalid value [{bad}]")),
+                "{e:?}"
+            );
+        }
+        // 0 where 0 is allowed, refused where it is not.
+        let (cfg, diags) = run("initdead 0\ndeadtime 0\ndeadping 0\n");
+        assert_eq!(
+            (cfg.initdead_ms, cfg.deadtime_ms, cfg.deadping_ms),
+            (0, 0, 0)
+        );
+        assert!(
+            diags.iter().all(|d| d.line == 0),
+            "0 is a valid value for all three: {diags:?}"
+        );
+        assert!(errors("keepalive 0\n")[0].1.contains("greater than 0"));
+        assert!(errors("keepalive 0.0001\n")[0].1.contains("greater than 0"));
+    }
+
+    #[test]
+    fn udp_alias() {
+        let (cfg, diags) = run("udp eth0\nnode alice\n");
+        assert_eq!(
+            diags[0].message,
+            "WARNING: directive 'udp' replaced by 'bcast'"
+        );
+        assert_eq!(diags[0].severity, Severity::Warning);
+        assert_eq!(
+            cfg.media[0].kind,
+            MediumKind::Bcast {
+                ifname: "eth0".into(),
+                port: 694
+            }
+        );
+    }
+
+    #[test]
+    fn atoi_like_c() {
+        assert_eq!(atoi("12"), (12, true));
+        assert_eq!(atoi("-3"), (-3, true));
+        assert_eq!(atoi("12ab"), (12, false));
+        assert_eq!(atoi("ab"), (0, false));
+        assert_eq!(atoi(""), (0, false));
+        assert_eq!(atoi("-"), (0, false));
+        assert_eq!(atoi("99999999999999999999999").0, i64::MAX);
+    }
+
+    #[test]
+    fn booleans() {
+        for t in ["true", "on", "yes", "y", "1", "TRUE", "On", "Y"] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["false", "off", "no", "n", "0", "OFF", "No"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        for x in ["", "2", "enable", "yes!"] {
+            assert_eq!(parse_bool(x), None, "{x}");
+        }
+    }
+
+    #[test]
+    fn host_checks() {
+        assert!(check_ipv4_or_host("10.0.0.1").is_ok());
+        assert!(check_ipv4_or_host("bob.example.com").is_ok());
+        assert!(check_ipv4_or_host("10.1").is_ok());
+        assert!(check_ipv4_or_host("10.0.0.256").is_err());
+        assert!(check_ipv4_or_host("10..0.1").is_err());
+        assert!(check_ipv4_or_host("fe80::1").is_err());
+        assert!(check_ipv6_or_host("fe80::1%hb0").is_ok());
+        assert!(check_ipv6_or_host("bob6").is_ok());
+        assert!(check_ipv6_or_host("zz::zz").is_err());
+    }
+
+    #[test]
+    fn lines_longer_than_3_0_6_reads_warn() {
+        let long = format!("cluster {}\n", "x".repeat(6000));
+        let w = warnings(&long);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].1.contains("5119"));
+    }
+
+    #[test]
+    fn nul_ends_a_line_like_a_c_string() {
+        let cfg = ok("node carol\0dave\n");
+        assert_eq!(cfg.nodes, vec!["alice", "bob", "carol"]);
+    }
+
+    #[test]
+    fn default_matches_unconfigured_values() {
+        let d = HaCf::default();
+        assert_eq!(
+            (d.keepalive_ms, d.deadtime_ms, d.warntime_ms, d.initdead_ms),
+            (1000, 30000, 15000, 30000)
+        );
+        assert_eq!((d.udpport, d.baud, d.hopfudge), (694, 19200, 1));
+        assert_eq!(d.auto_failback, AutoFailback::Legacy);
+    }
+}
