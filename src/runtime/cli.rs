@@ -162,14 +162,14 @@ pub fn start(opts: &Options) -> u8 {
 pub fn stop(opts: &Options) -> u8 {
     clamp(pidfile::stop(
         &opts.paths.pidfile(),
-        std::time::Duration::from_secs(3600),
+        None,
     ))
 }
 
 /// `heartbeat -s`.
 pub fn status(opts: &Options) -> u8 {
     let node = opts.node_name();
-    let (text, code) = pidfile::status(&opts.paths.pidfile(), "heartbeat", &node);
+    let (text, code) = pidfile::status(&opts.paths.pidfile(), "heartbeat", &super::log::uname_nodename(), &node);
     println!("{text}");
     clamp(code)
 }
@@ -226,7 +226,7 @@ pub fn restart_exec(opts: &Options) -> u8 {
 
 /// `heartbeat -D`: the defaults table.
 pub fn print_defaults(wiki: bool) -> u8 {
-    let rows = crate::config::hacf::defaults_table();
+    let rows = crate::config::hacf::DEFAULTS.iter().map(|(d, v)| (*d, *v, describe_directive(d)));
     if wiki {
         println!("||'''Directive'''||'''Default'''||'''Description'''||");
         for (d, v, desc) in rows {
@@ -244,4 +244,33 @@ pub fn print_defaults(wiki: bool) -> u8 {
 
 fn clamp(code: i32) -> u8 {
     u8::try_from(code).unwrap_or(1)
+}
+
+/// One line of explanation for `-D`, in our own words.
+fn describe_directive(name: &str) -> &'static str {
+    match name {
+        "cluster" => "Name of the cluster",
+        "hopfudge" => "Added to the node count to form the ttl of messages",
+        "keepalive" => "Interval between our heartbeats",
+        "deadtime" => "Silence after which a node is declared dead",
+        "baud" => "Speed of serial links",
+        "auto_failback" => "Whether resource groups move back to their preferred node",
+        "hbgenmethod" => "Where the heartbeat generation comes from (file or time)",
+        "realtime" => "Lock memory and run with realtime priority",
+        "msgfmt" => "Whether messages carry the classic inner signature",
+        "conn_logd_time" => "Retry interval for the logging daemon",
+        "log_badpack" => "Log packets that cannot be decoded",
+        "syslogmsgfmt" => "Log file lines in syslog format",
+        "coredumps" => "Allow core dumps",
+        "pacemaker" | "crm" => "Pacemaker mode (not supported: this daemon is v1 only)",
+        "autojoin" => "Whether unknown nodes may join",
+        "uuidfrom" => "Where the node UUID comes from (file or nodename)",
+        "compression" => "Compression module for large messages",
+        "compression_threshold" => "Size in KB above which messages are compressed",
+        "traditional_compression" => "Compress whole messages",
+        "max_rexmit_delay" => "Upper bound of the retransmission request delay (ms)",
+        "record_config_changes" | "record_pengine_inputs" | "enable_config_writes" => "Pacemaker only",
+        "memreserve" => "Memory reserved at start-up (KB)",
+        _ => "",
+    }
 }

@@ -72,7 +72,7 @@ fn open_links(cfg: &Config, opts: &Options) -> Result<Vec<Link>, String> {
                     bind: opts.bind,
                     port_override: None,
                 };
-                match udp::open(&m.kind, &o) {
+                match UdpMedium::open(&m.kind, &o) {
                     Ok(u) => {
                         hblog::emit(LogLevel::Info, &describe(&m.kind));
                         Some(u)
@@ -133,7 +133,8 @@ struct Daemon {
 /// Run the daemon until it stops; the exit code.
 pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
     let pid = std::process::id();
-    daemon::set_process_title("heartbeat: master control process");
+    // Without CAP_SYS_RESOURCE only the 15-character thread name changes; not worth a line.
+    let _ = daemon::set_process_title(daemon::MASTER_TITLE);
     hblog::emit(
         LogLevel::Info,
         &format!("heartbeat: version {}", super::VERSION),
@@ -210,7 +211,10 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         );
         return 4;
     }
-    daemon::enter_core_dir(statedir);
+    if let Err(e) = daemon::enter_core_dir(statedir) {
+        let dir = statedir.join("cores/root");
+        hblog::emit(LogLevel::Error, &format!("Cannot chdir to [{}]: {e}", dir.display()));
+    }
     let poll = match Poll::new() {
         Ok(p) => p,
         Err(e) => {
