@@ -1084,7 +1084,7 @@ impl Parser<'_> {
 
     fn iface_exists(&self, ifname: &str) -> bool {
         self.local_ifaces
-            .map_or(true, |list| list.iter().any(|i| i == ifname))
+            .is_none_or(|list| list.iter().any(|i| i == ifname))
     }
 
     /// The port a UDP medium type uses: the udpport in force when the type first appeared.

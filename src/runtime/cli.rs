@@ -160,16 +160,18 @@ pub fn start(opts: &Options) -> u8 {
 
 /// `heartbeat -k`.
 pub fn stop(opts: &Options) -> u8 {
-    clamp(pidfile::stop(
-        &opts.paths.pidfile(),
-        None,
-    ))
+    clamp(pidfile::stop(&opts.paths.pidfile(), None))
 }
 
 /// `heartbeat -s`.
 pub fn status(opts: &Options) -> u8 {
     let node = opts.node_name();
-    let (text, code) = pidfile::status(&opts.paths.pidfile(), "heartbeat", &super::log::uname_nodename(), &node);
+    let (text, code) = pidfile::status(
+        &opts.paths.pidfile(),
+        "heartbeat",
+        &super::log::uname_nodename(),
+        &node,
+    );
     println!("{text}");
     clamp(code)
 }
@@ -226,15 +228,17 @@ pub fn restart_exec(opts: &Options) -> u8 {
 
 /// `heartbeat -D`: the defaults table.
 pub fn print_defaults(wiki: bool) -> u8 {
-    let rows = crate::config::hacf::DEFAULTS.iter().map(|(d, v)| (*d, *v, describe_directive(d)));
+    let rows = crate::config::hacf::DEFAULTS
+        .iter()
+        .map(|(d, v)| (*d, *v, describe_directive(d)));
     if wiki {
         println!("||'''Directive'''||'''Default'''||'''Description'''||");
         for (d, v, desc) in rows {
             println!("||{d}||{v}||{desc}||");
         }
     } else {
-        println!("{:<24}{:<20}{}", "Directive", "Default", "Description");
-        println!("{:<24}{:<20}{}", "---------", "-------", "-----------");
+        println!("{:<24}{:<20}Description", "Directive", "Default");
+        println!("{:<24}{:<20}-----------", "---------", "-------");
         for (d, v, desc) in rows {
             println!("{d:<24}{v:<20}{desc}");
         }
@@ -269,7 +273,9 @@ fn describe_directive(name: &str) -> &'static str {
         "compression_threshold" => "Size in KB above which messages are compressed",
         "traditional_compression" => "Compress whole messages",
         "max_rexmit_delay" => "Upper bound of the retransmission request delay (ms)",
-        "record_config_changes" | "record_pengine_inputs" | "enable_config_writes" => "Pacemaker only",
+        "record_config_changes" | "record_pengine_inputs" | "enable_config_writes" => {
+            "Pacemaker only"
+        }
         "memreserve" => "Memory reserved at start-up (KB)",
         _ => "",
     }

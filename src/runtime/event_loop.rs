@@ -213,7 +213,10 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
     }
     if let Err(e) = daemon::enter_core_dir(statedir) {
         let dir = statedir.join("cores/root");
-        hblog::emit(LogLevel::Error, &format!("Cannot chdir to [{}]: {e}", dir.display()));
+        hblog::emit(
+            LogLevel::Error,
+            &format!("Cannot chdir to [{}]: {e}", dir.display()),
+        );
     }
     let poll = match Poll::new() {
         Ok(p) => p,
