@@ -12,7 +12,21 @@
 //! namespace), namespaces are deleted. Nothing here sends traffic anywhere but to loopback or to
 //! addresses inside namespaces the test created.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
+
+/// `or_dump!(result, node, node...)`: the Ok value, or a panic with the error followed by the state
+/// and log tails of the nodes (anything implementing [`NodeInfo`]). Needs `#[macro_use] mod common;`.
+macro_rules! or_dump {
+    ($res:expr, $($node:expr),+ $(,)?) => {
+        match $res {
+            Ok(v) => v,
+            Err(e) => panic!(
+                "{e}\n{}",
+                $crate::common::dump(&mut [$(&mut $node as &mut dyn $crate::common::NodeInfo),+])
+            ),
+        }
+    };
+}
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -34,6 +48,13 @@ use nix::unistd::Pid;
 pub const REAL_HB: &str = "/usr/libexec/heartbeat/heartbeat";
 /// Our daemon, built by cargo for the integration tests.
 pub const OUR_HB: &str = env!("CARGO_BIN_EXE_heartbeat");
+
+/// The program run as "our" daemon: [`OUR_HB`], unless `HB_LAB_OUR_BIN` names a stand-in (see
+/// `tests/lab/real-as-ours.sh`, which runs the real 3.0.6 behind our command line so the tests'
+/// expectations can be checked against the reference).
+pub fn our_hb() -> String {
+    std::env::var("HB_LAB_OUR_BIN").unwrap_or_else(|_| OUR_HB.to_string())
+}
 
 /// Log lines by which a node says it dropped a packet that failed authentication: 3.0.6 writes
 /// `authtoken does not match` / `netstring authentication failed` for a netstring packet and
@@ -835,10 +856,10 @@ impl OurNode {
         let mut cmd = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, OUR_HB]);
+                c.args(["netns", "exec", ns, &our_hb()]);
                 c
             }
-            None => Command::new(OUR_HB),
+            None => Command::new(our_hb()),
         };
         cmd.arg("-f")
             .arg("--confdir")
@@ -859,7 +880,7 @@ impl OurNode {
             .stdout(out)
             .stderr(err)
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {OUR_HB}: {e}"));
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", our_hb()));
         OurNode {
             dir: dir.clone(),
             netns: netns.map(str::to_string),
@@ -936,7 +957,7 @@ impl NodeInfo for OurNode {
 /// Run our binary to completion with extra arguments (for `--check`, `-s`, `-k`), with a time
 /// limit. Returns (stdout, stderr, exit code).
 pub fn run_our(argv: &[&str], limit: Duration) -> (String, String, i32) {
-    run_with_timeout(Command::new(OUR_HB).args(argv), limit)
+    run_with_timeout(Command::new(our_hb()).args(argv), limit)
 }
 
 /// `--confdir D --statedir D --rundir D --node NAME` for `dir`.
