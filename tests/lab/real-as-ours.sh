@@ -25,6 +25,7 @@ chown -R hacluster:haclient "$state"
 for f in rc.d resource.d shellfuncs harc; do
   [ -e "$conf/$f" ] || cp -r "/etc/ha.d/$f" "$conf/"
 done
+# shellcheck disable=SC2016  # expanded by the inner shell
 exec unshare --mount --uts --propagation private sh -c '
   set -e
   hostname "$0"
