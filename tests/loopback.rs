@@ -130,7 +130,11 @@ fn status_while_running_then_sigterm_exits_0() {
         .collect();
     let (out, err, code) = run_our(&argv, Duration::from_secs(10));
     assert!(
-        code == 0 && out.contains("is running on alice") && out.contains(&pid.to_string()),
+        // `heartbeat OK [pid N et al] is running on HOST [NODE]...`: HOST is uname -n.
+        code == 0
+            && out.contains(&format!("[pid {pid} "))
+            && out.contains("is running on")
+            && out.contains("[alice]"),
         "heartbeat -s while running: exit {code}, stdout {out:?}, stderr {err:?}"
     );
     let pidfile = fs::read_to_string(da.run().join("heartbeat.pid")).unwrap_or_default();
