@@ -97,6 +97,9 @@ pub fn check(opts: &Options) -> u8 {
     let ifaces = udp::interface_names();
     let (cfg, diags) = startup::load(&opts.paths, &node, opts.manage_resources, Some(&ifaces));
     for d in &diags {
+        // Our own report names files plainly; the message keeps 3.0.6's `//` spelling.
+        let mut d = d.clone();
+        d.file = std::path::PathBuf::from(d.file.to_string_lossy().replace("//", "/"));
         println!("{d}");
     }
     match cfg {
