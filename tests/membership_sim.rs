@@ -22,10 +22,14 @@ fn keys(secret: &str) -> AuthKeys {
 }
 
 fn params(me: &str, nodes: &[&str]) -> Params {
+    params_links(me, nodes, 1)
+}
+
+fn params_links(me: &str, nodes: &[&str], links: usize) -> Params {
     Params {
         my_name: me.into(),
         nodes: nodes.iter().map(|s| s.to_string()).collect(),
-        links: vec!["hb0".into()],
+        links: (0..links).map(|i| format!("hb{i}")).collect(),
         keepalive_ms: 1000,
         deadtime_ms: 8000,
         warntime_ms: 4000,
@@ -46,6 +50,7 @@ struct SimNode {
 struct Packet {
     at: u64,
     to: usize,
+    link: usize,
     bytes: Vec<u8>,
 }
 
@@ -60,6 +65,9 @@ struct Sim {
     max_delay: u64,
     /// Pairs (from, to) that cannot talk.
     cut: BTreeSet<(usize, usize)>,
+    /// Links that carry nothing.
+    down_links: BTreeSet<usize>,
+    links: usize,
     sent: Vec<(usize, Vec<u8>)>,
 }
 
@@ -75,6 +83,8 @@ impl Sim {
             dup_pct: 0,
             max_delay: 2,
             cut: BTreeSet::new(),
+            down_links: BTreeSet::new(),
+            links: 1,
             sent: Vec::new(),
         };
         for _ in names {
@@ -113,7 +123,7 @@ impl Sim {
             generation: self.nodes[i].generation,
         };
         let m = Membership::new(
-            params(&self.names[i], &names),
+            params_links(&self.names[i], &names, self.links),
             id,
             Authenticator::new(keys("s3cret")),
             self.clock(),
@@ -157,18 +167,24 @@ impl Sim {
         if from != to && self.rand() % 100 < self.loss_pct {
             return;
         }
-        let copies = if self.rand() % 100 < self.dup_pct {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let at = self.now + 1 + self.rand() % self.max_delay.max(1);
-            self.in_flight.push(Packet {
-                at,
-                to,
-                bytes: bytes.clone(),
-            });
+        for link in 0..self.links {
+            if self.down_links.contains(&link) {
+                continue;
+            }
+            let copies = if self.rand() % 100 < self.dup_pct {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let at = self.now + 1 + self.rand() % self.max_delay.max(1);
+                self.in_flight.push(Packet {
+                    at,
+                    to,
+                    link,
+                    bytes: bytes.clone(),
+                });
+            }
         }
     }
 
@@ -176,6 +192,7 @@ impl Sim {
         self.in_flight.push(Packet {
             at: self.now + 1,
             to,
+            link: 0,
             bytes,
         });
     }
@@ -200,15 +217,15 @@ impl Sim {
             let mut due = Vec::new();
             self.in_flight.retain(|p| {
                 if p.at <= now.mono_ms {
-                    due.push((p.to, p.bytes.clone()));
+                    due.push((p.to, p.link, p.bytes.clone()));
                     false
                 } else {
                     true
                 }
             });
-            for (to, bytes) in due {
+            for (to, link, bytes) in due {
                 if let Some(m) = self.nodes[to].m.as_mut() {
-                    m.handle_datagram(now, 0, &bytes);
+                    m.handle_datagram(now, link, &bytes);
                     self.drain(to);
                 }
             }
@@ -510,4 +527,93 @@ fn many_seeds_with_faults_never_lose_a_live_peer() {
             }
         }
     }
+}
+
+#[test]
+fn rejections_are_counted_but_logged_at_a_bounded_rate() {
+    let mut s = Sim::new(&["alice", "bob"], 11);
+    s.start(0);
+    s.start(1);
+    s.run_until(3000);
+    // 5000 garbage datagrams over 20 s.
+    for k in 0..5000u64 {
+        s.run_until(3000 + k * 4);
+        s.inject(0, format!("###\n{k}:junk,%%%\n").into_bytes());
+    }
+    s.run_until(24_000);
+    let total: u64 = s.nodes[0]
+        .m
+        .as_ref()
+        .unwrap()
+        .reject_counts()
+        .values()
+        .sum();
+    assert_eq!(total, 5000);
+    let lines = s.nodes[0]
+        .logs
+        .iter()
+        .filter(|(_, _, t)| t.contains("malformed"))
+        .count();
+    assert!(
+        (1..=4).contains(&lines),
+        "{lines} lines for 5000 rejections\n{}",
+        s.dump(0)
+    );
+    assert!(
+        s.count_logs(0, "similar packets dropped") >= 1,
+        "{}",
+        s.dump(0)
+    );
+    assert_eq!(s.status(0, "bob"), Some(NodeStatus::Active));
+}
+
+#[test]
+fn two_links_count_each_message_once_and_survive_losing_one() {
+    let mut s = Sim::new(&["alice", "bob"], 12);
+    s.links = 2;
+    s.dup_pct = 20;
+    s.start(0);
+    s.start(1);
+    s.run_until(10_000);
+    assert!(s.log_time(0, "Link bob:hb0 up.").is_some());
+    assert!(s.log_time(0, "Link bob:hb1 up.").is_some());
+    // Every message arrives at least twice, yet nothing is seen as lost or restarted.
+    assert_eq!(s.count_logs(0, "lost packet"), 0, "{}", s.dump(0));
+    assert_eq!(
+        s.count_logs(0, "Status update for node bob: status active"),
+        1
+    );
+    s.down_links.insert(1);
+    s.run_until(30_000);
+    assert!(
+        s.log_time(0, "Link bob:hb1 dead.").is_some(),
+        "{}",
+        s.dump(0)
+    );
+    assert_eq!(s.count_logs(0, "is dead"), 0, "{}", s.dump(0));
+    assert_eq!(s.status(0, "bob"), Some(NodeStatus::Active));
+    s.down_links.clear();
+    s.run_until(32_000);
+    assert_eq!(s.count_logs(0, "Link bob:hb1 up."), 2, "{}", s.dump(0));
+}
+
+#[test]
+fn late_heartbeat_is_warned_before_deadtime() {
+    let mut s = Sim::new(&["alice", "bob"], 13);
+    s.start(0);
+    s.start(1);
+    s.run_until(10_000);
+    // bob goes silent for 5 s (warntime 4, deadtime 8), then talks again.
+    s.cut.insert((1, 0));
+    s.run_until(15_000);
+    s.cut.clear();
+    s.run_until(17_000);
+    let late: Vec<_> = s.nodes[0]
+        .logs
+        .iter()
+        .filter(|(_, _, t)| t.contains("Late heartbeat: Node bob: interval"))
+        .collect();
+    assert_eq!(late.len(), 1, "{}", s.dump(0));
+    assert_eq!(late[0].1, LogLevel::Warn);
+    assert_eq!(s.count_logs(0, "is dead"), 0);
 }

@@ -1,0 +1,253 @@
+//! The daemon's operator surface on loopback, without root: SIGHUP reloads (good and broken
+//! files), SIGUSR1/SIGUSR2 debug levels, daemonizing by default with `-k` to stop it.
+
+#[macro_use]
+mod common;
+
+use std::fs;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::Signal;
+
+const A: &str = "127.0.0.1";
+const B: &str = "127.0.0.2";
+
+fn pair(tmp: &TestDir) -> (NodeDir, NodeDir, HaCf) {
+    let addrs: [Ipv4Addr; 2] = [A, B].map(|a| a.parse().expect("address"));
+    let port = free_udp_port(&addrs);
+    let hacf = HaCf::new(&["alice", "bob"], &ucast_lines("lo", &[A, B])).udpport(port);
+    let auth = Auth::lab(AuthMethod::Sha1);
+    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
+    da.write_config(&hacf, &auth, "");
+    db.write_config(&hacf, &auth, "");
+    (da, db, hacf)
+}
+
+fn start_pair(da: &NodeDir, db: &NodeDir) -> (OurNode, OurNode) {
+    let mut alice = OurNode::start(da, None, Some(A));
+    let mut bob = OurNode::start(db, None, Some(B));
+    let limit = Timing::FAST.initdead + Duration::from_secs(1);
+    or_dump!(
+        wait_for_log(
+            &alice.log(),
+            "Status update for node bob: status active",
+            limit
+        ),
+        alice,
+        bob
+    );
+    or_dump!(
+        wait_for_log(
+            &bob.log(),
+            "Status update for node alice: status active",
+            limit
+        ),
+        alice,
+        bob
+    );
+    (alice, bob)
+}
+
+#[test]
+fn sighup_with_broken_files_keeps_running_then_good_change_applies() {
+    let tmp = TestDir::new("ops-hup");
+    let (da, db, _) = pair(&tmp);
+    let (mut alice, mut bob) = start_pair(&da, &db);
+    let hacf_path = da.conf().join("ha.cf");
+    let good = fs::read_to_string(&hacf_path).expect("ha.cf");
+
+    // A broken ha.cf: alice says why and keeps her configuration and her place in the cluster.
+    let mark = log_mark(&alice.log());
+    write_file(&hacf_path, &format!("{good}frobnicate yes\n"));
+    alice.signal(Signal::SIGHUP);
+    or_dump!(
+        wait_for_log_from(
+            &alice.log(),
+            mark,
+            "keeping the running configuration",
+            Duration::from_secs(5)
+        ),
+        alice,
+        bob
+    );
+    let lines = log_lines_from(&alice.log(), mark, "Illegal directive [frobnicate]");
+    assert!(!lines.is_empty(), "the reason is logged");
+
+    // A group-readable authkeys: the same.
+    write_file(&hacf_path, &good);
+    let ak = da.conf().join("authkeys");
+    fs::set_permissions(&ak, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mark = log_mark(&alice.log());
+    alice.signal(Signal::SIGHUP);
+    or_dump!(
+        wait_for_log_from(
+            &alice.log(),
+            mark,
+            "Bad permissions on keyfile",
+            Duration::from_secs(5)
+        ),
+        alice,
+        bob
+    );
+    or_dump!(
+        wait_for_log_from(
+            &alice.log(),
+            mark,
+            "keeping the running configuration",
+            Duration::from_secs(5)
+        ),
+        alice,
+        bob
+    );
+    fs::set_permissions(&ak, fs::Permissions::from_mode(0o600)).expect("chmod");
+
+    // Longer than bob's deadtime: alice is still alive for him, and for her he still is.
+    let mb = log_mark(&bob.log());
+    thread::sleep(Timing::FAST.deadtime + Duration::from_secs(1));
+    assert!(alice.is_running() && bob.is_running());
+    assert!(
+        log_lines_from(&bob.log(), mb, "is dead").is_empty(),
+        "bob declared alice dead after her failed reload"
+    );
+
+    // Unchanged files: said so. A real change: applied.
+    let mark = log_mark(&alice.log());
+    alice.signal(Signal::SIGHUP);
+    or_dump!(
+        wait_for_log_from(
+            &alice.log(),
+            mark,
+            "Configuration unchanged.",
+            Duration::from_secs(5)
+        ),
+        alice,
+        bob
+    );
+    write_file(
+        &hacf_path,
+        &good.replace("warntime 2000ms", "warntime 2500ms"),
+    );
+    let mark = log_mark(&alice.log());
+    alice.signal(Signal::SIGHUP);
+    or_dump!(
+        wait_for_log_from(
+            &alice.log(),
+            mark,
+            "Configuration reloaded.",
+            Duration::from_secs(5)
+        ),
+        alice,
+        bob
+    );
+    thread::sleep(Duration::from_secs(1));
+    assert!(log_lines_from(&bob.log(), mb, "is dead").is_empty());
+}
+
+#[test]
+fn usr1_usr2_change_the_debug_level() {
+    let tmp = TestDir::new("ops-usr");
+    let (da, db, _) = pair(&tmp);
+    let (mut alice, mut bob) = start_pair(&da, &db);
+    alice.signal(Signal::SIGUSR1);
+    or_dump!(
+        wait_for_log(
+            &da.debug_log(),
+            "debug now set to 1",
+            Duration::from_secs(5)
+        ),
+        alice,
+        bob
+    );
+    thread::sleep(Duration::from_millis(200));
+    alice.signal(Signal::SIGUSR1);
+    or_dump!(
+        wait_for_log(
+            &da.debug_log(),
+            "debug now set to 2",
+            Duration::from_secs(5)
+        ),
+        alice,
+        bob
+    );
+    thread::sleep(Duration::from_millis(200));
+    alice.signal(Signal::SIGUSR2);
+    thread::sleep(Duration::from_millis(200));
+    alice.signal(Signal::SIGUSR2);
+    thread::sleep(Duration::from_millis(500));
+    // Debug lines never reach the normal log file.
+    assert!(log_lines_from(&da.log(), 0, "debug now set").is_empty());
+    assert!(alice.is_running());
+}
+
+#[test]
+fn daemonizes_by_default_and_k_stops_it() {
+    let tmp = TestDir::new("ops-daemon");
+    let (da, db, _) = pair(&tmp);
+    let mut bob = OurNode::start(&db, None, Some(B));
+    let mut argv: Vec<String> = our_dir_args(&da);
+    argv.extend(["--bind".to_string(), A.to_string()]);
+    let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let t0 = Instant::now();
+    let (_, err, code) = run_our(&args, Duration::from_secs(10));
+    assert_eq!(
+        code, 0,
+        "the parent exits 0 once the daemon is forked: {err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let pidfile = da.run().join("heartbeat.pid");
+    let pid: i32 = fs::read_to_string(&pidfile)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    assert!(pid > 1);
+    let limit = Timing::FAST.initdead + Duration::from_secs(1);
+    or_dump!(
+        wait_for_log(
+            &db.log(),
+            "Status update for node alice: status active",
+            limit
+        ),
+        bob
+    );
+
+    let mut st: Vec<&str> = vec!["-s"];
+    st.extend(args.iter().take(8));
+    let (out, _, code) = run_our(&st, Duration::from_secs(5));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("pid {pid}")), "{out}");
+
+    let mut k: Vec<&str> = vec!["-k"];
+    k.extend(args.iter().take(8));
+    let (out, err, code) = run_our(&k, Duration::from_secs(20));
+    assert_eq!(code, 0, "{out}{err}");
+    // Reparented away from us, the daemon may linger as a zombie until its new parent reaps it.
+    let state = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let running = state
+        .rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().next())
+        .is_some_and(|s| s != "Z");
+    assert!(!running, "daemon still running after -k: {state}");
+    or_dump!(
+        wait_for_log(
+            &da.log(),
+            "alice Heartbeat shutdown complete.",
+            Duration::from_secs(2)
+        ),
+        bob
+    );
+    or_dump!(
+        wait_for_log(
+            &db.log(),
+            "Received shutdown notice from 'alice'.",
+            Duration::from_secs(2)
+        ),
+        bob
+    );
+    assert!(bob.is_running());
+}
