@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# A two-node Heartbeat cluster on loopback, no root and no configuration of yours: alice on
+# 127.0.0.1 and bob on 127.0.0.2 (ucast over lo, a free high UDP port), everything in a temp
+# dir that is removed at the end. Shows both nodes active, kills bob, shows how long alice took
+# to declare him dead against deadtime, restarts him, and stops both cleanly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build -q --bin heartbeat
+HB="$PWD/target/debug/heartbeat"
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/hb-demo.XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+PORT=$(( 20000 + RANDOM % 20000 ))
+KEEPALIVE=200ms DEADTIME=2
+for n in alice bob; do
+  mkdir -p "$DIR/$n/conf" "$DIR/$n/state" "$DIR/$n/run"
+  cat > "$DIR/$n/conf/ha.cf" <<CF
+logfile $DIR/$n/ha-log
+keepalive $KEEPALIVE
+deadtime $DEADTIME
+warntime 1
+initdead 10
+udpport $PORT
+ucast lo 127.0.0.1
+ucast lo 127.0.0.2
+node alice bob
+auto_failback on
+crm off
+CF
+  printf 'auth 1\n1 sha1 demo-only-secret\n' > "$DIR/$n/conf/authkeys"
+  chmod 600 "$DIR/$n/conf/authkeys"
+  : > "$DIR/$n/conf/haresources"
+done
+
+start() { # name address
+  "$HB" -f --confdir "$DIR/$1/conf" --statedir "$DIR/$1/state" --rundir "$DIR/$1/run" \
+        --node "$1" --bind "$2" 2>/dev/null &
+  PIDS+=($!)
+  disown "$!"
+  eval "PID_$1=$!"
+}
+wait_log() { # file needle seconds
+  local end=$(( $(date +%s) + $3 ))
+  until grep -qF "$2" "$1" 2>/dev/null; do
+    [ "$(date +%s)" -lt "$end" ] || { echo "demo: timed out waiting for '$2' in $1" >&2; exit 1; }
+    sleep 0.05
+  done
+}
+now_ms() { date +%s%3N; }
+show() { sed -n "s/^.*heartbeat: \[[0-9]*\]: /  $1: /p" "$DIR/$1/ha-log" | tail -n "$2"; }
+
+echo "== starting alice (127.0.0.1) and bob (127.0.0.2) on UDP port $PORT, keepalive $KEEPALIVE, deadtime ${DEADTIME}s"
+start alice 127.0.0.1
+start bob 127.0.0.2
+wait_log "$DIR/alice/ha-log" "Status update for node bob: status active" 15
+wait_log "$DIR/bob/ha-log" "Status update for node alice: status active" 15
+show alice 4; show bob 4
+sleep 6   # past the start-up allowance in the advertised dead time
+
+echo "== killing bob (SIGKILL)"
+T0=$(now_ms)
+kill -KILL "$PID_bob"
+wait_log "$DIR/alice/ha-log" "node bob: is dead" 20
+T1=$(now_ms)
+show alice 2
+echo "   alice declared bob dead $(( T1 - T0 )) ms after the kill (deadtime ${DEADTIME}000 ms; bob's last heartbeat left up to one keepalive before the kill)"
+
+echo "== restarting bob"
+start bob 127.0.0.2
+wait_log "$DIR/alice/ha-log" "Heartbeat restart on node bob" 15
+wait_log "$DIR/bob/ha-log" "Status update for node alice: status active" 15
+show alice 4
+
+echo "== stopping both (SIGTERM)"
+kill -TERM "$PID_alice" "$PID_bob"
+wait_log "$DIR/alice/ha-log" "alice Heartbeat shutdown complete." 10
+wait_log "$DIR/bob/ha-log" "bob Heartbeat shutdown complete." 10
+show bob 3
+echo "== done"
