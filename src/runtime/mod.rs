@@ -3,9 +3,11 @@
 pub mod cli;
 pub mod daemon;
 pub mod event_loop;
+pub mod fifo;
 pub mod log;
 pub mod paths;
 pub mod pidfile;
+pub mod scripts;
 pub mod signals;
 pub mod startup;
 pub mod state;
