@@ -169,6 +169,12 @@ hb_pid_alive() {
 	'' | *[!0-9]*) return 1 ;;
 	esac
 	kill -0 "$1" 2>/dev/null || return 1
+	# a zombie (ended, not yet reaped) does not count
+	if [ -r "/proc/$1/stat" ]; then
+		case $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) in
+		Z*) return 1 ;;
+		esac
+	fi
 	[ -z "${2:-}" ] && return 0
 	if [ -r "/proc/$1/cmdline" ]; then
 		tr '\000' ' ' <"/proc/$1/cmdline" | grep -F -- "$2" >/dev/null 2>&1
