@@ -617,3 +617,24 @@ fn late_heartbeat_is_warned_before_deadtime() {
     assert_eq!(late[0].1, LogLevel::Warn);
     assert_eq!(s.count_logs(0, "is dead"), 0);
 }
+
+#[test]
+fn own_links_follow_the_media_not_our_own_echo() {
+    let mut s = Sim::new(&["alice", "bob"], 14);
+    s.start(0);
+    s.start(1);
+    // The runtime says alice's medium works; she never hears herself in this network.
+    s.cut.insert((0, 0));
+    let now = s.clock();
+    s.nodes[0].m.as_mut().unwrap().set_own_link(now, 0, true);
+    s.drain(0);
+    s.run_until(30_000);
+    assert_eq!(s.count_logs(0, "Link alice:hb0 up."), 1, "{}", s.dump(0));
+    assert_eq!(s.count_logs(0, "Link alice:hb0 dead."), 0, "{}", s.dump(0));
+    let links = s.nodes[0].m.as_ref().unwrap().link_status("alice").unwrap();
+    assert_eq!(links, vec![("hb0".to_string(), true)]);
+    let now = s.clock();
+    s.nodes[0].m.as_mut().unwrap().set_own_link(now, 0, false);
+    s.drain(0);
+    assert_eq!(s.count_logs(0, "Link alice:hb0 dead."), 1);
+}

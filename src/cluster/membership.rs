@@ -366,7 +366,7 @@ impl Membership {
                 }
             }
             let dead_ms = self.dead_time_of(n);
-            for l in &n.links {
+            for l in n.links.iter().filter(|_| i != self.me) {
                 if let (true, Some(h)) = (l.up, l.last_heard) {
                     consider(h + dead_ms + 1);
                 }
@@ -425,6 +425,25 @@ impl Membership {
         self.check_comm_up(now);
     }
 
+    /// Our own side of a medium works (or stopped working). 3.0.6 learns this by hearing its
+    /// own packets; we do not send to ourselves, so the runtime says it when a medium opens.
+    pub fn set_own_link(&mut self, now: Now, link: usize, up: bool) {
+        let me = self.me;
+        if link >= self.nodes[me].links.len() || self.nodes[me].links[link].up == up {
+            return;
+        }
+        if up {
+            self.refresh_link(now, me, link);
+        } else {
+            self.nodes[me].links[link].up = false;
+            let text = format!(
+                "Link {}:{} dead.",
+                self.nodes[me].name, self.params.links[link]
+            );
+            self.log(LogLevel::Info, text);
+        }
+    }
+
     /// Graceful stop: tell the peers (`shutdone`) and finish. Resource release, when there
     /// is any, happens before this is called.
     pub fn shutdown(&mut self, now: Now) {
@@ -460,8 +479,9 @@ impl Membership {
                 self.declare_dead(now, i);
             }
         }
-        // Links.
-        for i in 0..self.nodes.len() {
+        // Links. Our own are up while their medium works (`set_own_link`).
+        let me = self.me;
+        for i in (0..self.nodes.len()).filter(|&i| i != me) {
             let dead_ms = self.dead_time_of(&self.nodes[i]);
             for l in 0..self.nodes[i].links.len() {
                 let link = &self.nodes[i].links[l];

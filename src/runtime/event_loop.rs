@@ -257,7 +257,10 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
     };
     let auth = Authenticator::new(cfg.authkeys.clone());
     let now = clock.now();
-    let cluster = Membership::new(params, id, auth, now, seed());
+    let mut cluster = Membership::new(params, id, auth, now, seed());
+    for (i, l) in links.iter().enumerate() {
+        cluster.set_own_link(now, i, l.medium.is_some());
+    }
     let mut d = Daemon {
         opts: opts.clone(),
         node,
@@ -509,6 +512,9 @@ impl Daemon {
         let now = self.clock.now();
         self.cluster
             .reconfigure(now, params, Authenticator::new(cfg.authkeys.clone()));
+        for (i, l) in self.links.iter().enumerate() {
+            self.cluster.set_own_link(now, i, l.medium.is_some());
+        }
         self.cfg = cfg;
         hblog::emit(LogLevel::Info, "Configuration reloaded.");
     }
