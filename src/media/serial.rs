@@ -23,7 +23,10 @@
 //! same reason. After a crash the stale-lock rule (dead pid) frees the line again, and the lock
 //! directory (`/run/lock` behind `/var/lock` on Debian) is emptied at boot. The one cost: a
 //! second `serial` line naming the same device, which 3.0.6 accepts (and then splits the bytes
-//! between two readers), gets "cannot lock line" here.
+//! between two readers), gets "cannot lock line" here. A theoretical one: if we die without
+//! removing the lock and an unrelated process gets our pid before we restart, the line stays
+//! busy until that process ends or the lock is removed by hand (3.0.6 has the same rule but a
+//! 2 ms window).
 //!
 //! # Event loop integration
 //!
@@ -34,7 +37,9 @@
 //!    On success log [`starting_line`] (`info: glib: Starting serial heartbeat on tty
 //!    /dev/ttyS0 (19200 baud)`). On failure log [`OpenError::log_line`] and then
 //!    [`startup_failure_line`] (`ERROR: make_io_childpair: cannot open serial /dev/ttyS0`) and
-//!    refuse to start, as 3.0.6 does.
+//!    refuse to start, as 3.0.6 does. `open` does not sleep, but the break it sends takes a
+//!    real UART a quarter to half a second (a pty returns at once); that happens once per
+//!    successful open.
 //! 2. **Registration.** `registry.register(&mut SourceFd(&m.raw_fd()), Token(MEDIA_BASE + i),
 //!    Interest::READABLE | Interest::WRITABLE)`. Both interests stay on for the port's life:
 //!    mio is edge-triggered, so WRITABLE only fires when a full kernel buffer drains.
@@ -48,7 +53,9 @@
 //!    it back into a `Msg` (`auth.verify(&bytes)` of our own packet, or better a `Msg` carried
 //!    by the action), then `m.send(&auth.encode_classic(&msg), now_ms)`: classic form with the
 //!    inner `auth` recomputed, the same value as in the UDP copy (links.md 2.3, vectors
-//!    serial/40 and 41). A serial link that is down (being reopened) simply skips the message,
+//!    serial/40 and 41; `tests/serial_vectors.rs` checks that `encode_classic` of the decoded
+//!    UDP copy is byte for byte 3.0.6's serial copy). A serial link that is down (being
+//!    reopened) simply skips the message,
 //!    like 3.0.6's writer that reports success whatever happened; no `Is a cable unplugged`
 //!    line for serial.
 //! 5. **Timers.** The poll timeout must include `m.next_timer()` (pacing: the next 512-byte

@@ -19,9 +19,9 @@
 //!   [`set_forwarding`](Relay::set_forwarding) (off: bytes are read and thrown away, like a
 //!   cable whose data wire broke; ends see no hangup).
 //! * [`cut`](Relay::cut) closes both pty pairs and removes both symlinks: each end's port
-//!   hangs up (read returns 0, write EIO), like a USB adapter pulled out. [`reconnect`]
-//!   (Relay::reconnect) makes two new pty pairs and puts the symlinks back, so a node that
-//!   reopens the same path finds a working cable again.
+//!   hangs up (read returns 0, write EIO), like a USB adapter pulled out.
+//!   [`reconnect`](Relay::reconnect) makes two new pty pairs and puts the symlinks back, so a
+//!   node that reopens the same path finds a working cable again.
 //! * Observation: [`forwarded`](Relay::forwarded) and [`discarded`](Relay::discarded) count
 //!   bytes; [`capture`](Relay::capture) records what was delivered, with timestamps;
 //!   [`wait_drained`](Relay::wait_drained) waits until nothing is in flight.
