@@ -1,2 +1,3 @@
 //! Communication media: the sockets and devices heartbeats travel over (I/O).
+pub mod serial;
 pub mod udp;
