@@ -122,8 +122,9 @@ proptest! {
         prop_assert_eq!(f.pending(), 0);
     }
 
-    /// Noise lines that cannot start a frame (no `>` at all) cost nothing when they end in LF,
-    /// and only the very next packet when they do not.
+    /// Noise that cannot start a frame (no `>` at all) costs nothing, whether or not it ends
+    /// its line (3.0.6 loses the next packet when it does not; we find the start line at the
+    /// end of the garbage).
     #[test]
     fn noise_costs_at_most_the_next_packet(
         noise in vec(any::<u8>().prop_filter("no >", |b| *b & 0x7f != b'>'), 1..200),
@@ -142,8 +143,7 @@ proptest! {
             bytes.extend_from_slice(p);
         }
         let (frames, _) = run(&bytes, &[], true);
-        let skip = usize::from(!ends_line);
-        prop_assert_eq!(&frames[..], &packets[skip..]);
+        prop_assert_eq!(&frames[..], &packets[..]);
     }
 }
 

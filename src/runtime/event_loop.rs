@@ -4,23 +4,24 @@
 use std::io::ErrorKind;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Poll, Token};
 
 use super::cli::{self, Options};
+use super::links::Link;
+use super::paths::Paths;
 use super::signals::{Signal, Signals};
 use super::{daemon, log as hblog, pidfile, state};
 use crate::cluster::{Action, Identity, LogLevel, Membership, Now, Params};
-use crate::config::{Config, MediumKind};
-use crate::media::udp::{self, UdpMedium};
+use crate::config::Config;
+use crate::media::udp::{self, OpenOptions};
 use crate::wire::Authenticator;
+use std::path::PathBuf;
 
 const SIGNAL_TOKEN: Token = Token(0);
 /// Medium i listens on Token(MEDIA_BASE + i).
 const MEDIA_BASE: usize = 16;
 /// Largest datagram we read (3.0.6 refuses messages of 256 KiB and more).
 const RECV_BUF: usize = 256 * 1024;
-/// Write errors on one medium are logged at most this often.
-const WRITE_ERROR_LOG_MS: u64 = 60_000;
 
 struct Clock {
     start: Instant,
@@ -39,61 +40,23 @@ impl Clock {
     }
 }
 
-/// One medium as opened; `None` for kinds this build does not drive yet (serial, ping).
-struct Link {
-    name: String,
-    medium: Option<UdpMedium>,
-    /// Monotonic ms of the last write error line, and errors since.
-    write_errors: (u64, u64),
-}
-
-fn describe(kind: &MediumKind) -> String {
-    match kind {
-        MediumKind::Ucast { ifname, peer, port } => format!("glib: ucast: started on port {port} interface {ifname} to {peer}"),
-        MediumKind::Ucast6 { ifname, peer, port } => format!("glib: ucast6: started on port {port} interface {ifname} to {peer}"),
-        MediumKind::Bcast { ifname, port } => format!("glib: UDP Broadcast heartbeat started on port {port} (694) interface {ifname}"),
-        MediumKind::Mcast { ifname, group, port, .. } => format!("glib: UDP multicast heartbeat started for group {group} port {port} interface {ifname}"),
-        MediumKind::Mcast6 { ifname, group, port, .. } => format!("glib: UDP multicast6 heartbeat started for group {group} port {port} interface {ifname}"),
-        other => format!("medium {} is not supported by this build yet; it stays down", other.link_name()),
-    }
-}
-
 fn open_links(cfg: &Config, opts: &Options) -> Result<Vec<Link>, String> {
-    let mut links = Vec::new();
-    for m in &cfg.hacf.media {
-        let name = m.kind.link_name();
-        let medium = match &m.kind {
-            MediumKind::Ucast { .. }
-            | MediumKind::Ucast6 { .. }
-            | MediumKind::Bcast { .. }
-            | MediumKind::Mcast { .. }
-            | MediumKind::Mcast6 { .. } => {
-                let o = udp::OpenOptions {
-                    bind: opts.bind,
-                    port_override: None,
-                };
-                match UdpMedium::open(&m.kind, &o) {
-                    Ok(u) => {
-                        hblog::emit(LogLevel::Info, &describe(&m.kind));
-                        Some(u)
-                    }
-                    Err(e) => {
-                        return Err(format!("cannot open {name} (ha.cf line {}): {e}", m.line))
-                    }
-                }
-            }
-            other => {
-                hblog::emit(LogLevel::Warn, &describe(other));
-                None
-            }
-        };
-        links.push(Link {
-            name,
-            medium,
-            write_errors: (0, 0),
-        });
-    }
-    Ok(links)
+    let udp = OpenOptions {
+        bind: opts.bind,
+        port_override: None,
+    };
+    // Serial line locks: the system's lock directory, or the run directory of a test or demo.
+    let lock_dir = if opts.paths.rundir == Paths::default().rundir {
+        PathBuf::from(crate::media::serial::lock::DEFAULT_LOCK_DIR)
+    } else {
+        opts.paths.rundir.join("lock")
+    };
+    let _ = std::fs::create_dir_all(&lock_dir);
+    cfg.hacf
+        .media
+        .iter()
+        .map(|m| Link::open(m, &udp, &lock_dir))
+        .collect()
 }
 
 fn read_loadavg() -> Option<String> {
@@ -119,6 +82,8 @@ fn seed() -> u64 {
 }
 
 struct Daemon {
+    /// Signs what goes out on serial lines (classic form).
+    auth: Authenticator,
     opts: Options,
     node: String,
     cfg: Config,
@@ -259,9 +224,11 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
     let now = clock.now();
     let mut cluster = Membership::new(params, id, auth, now, seed());
     for (i, l) in links.iter().enumerate() {
-        cluster.set_own_link(now, i, l.medium.is_some());
+        cluster.set_own_link(now, i, l.own_side_up());
     }
+    let auth = Authenticator::new(cfg.authkeys.clone());
     let mut d = Daemon {
+        auth,
         opts: opts.clone(),
         node,
         cfg,
@@ -279,10 +246,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
 
 fn register_links(poll: &Poll, links: &mut [Link]) -> std::io::Result<()> {
     for (i, l) in links.iter_mut().enumerate() {
-        if let Some(sock) = l.medium.as_mut().and_then(|m| m.recv_socket()) {
-            poll.registry()
-                .register(sock, Token(MEDIA_BASE + i), Interest::READABLE)?;
-        }
+        l.register(poll.registry(), Token(MEDIA_BASE + i))?;
     }
     Ok(())
 }
@@ -297,8 +261,7 @@ impl Daemon {
             }
             let now = self.clock.now();
             let timeout = self
-                .cluster
-                .poll_timeout()
+                .next_timer()
                 .map(|t| Duration::from_millis(t.saturating_sub(now.mono_ms)));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != ErrorKind::Interrupted {
@@ -318,6 +281,15 @@ impl Daemon {
                 }
             }
             let now = self.clock.now();
+            for i in 0..self.links.len() {
+                if self.links[i].next_timer().is_some_and(|t| t <= now.mono_ms) {
+                    self.links[i].on_timer(
+                        self.poll.registry(),
+                        Token(MEDIA_BASE + i),
+                        now.mono_ms,
+                    );
+                }
+            }
             if self
                 .cluster
                 .poll_timeout()
@@ -330,27 +302,21 @@ impl Daemon {
         }
     }
 
+    /// The earliest moment the cluster or a medium needs attention.
+    fn next_timer(&self) -> Option<u64> {
+        let media = self.links.iter().filter_map(Link::next_timer);
+        self.cluster.poll_timeout().into_iter().chain(media).min()
+    }
+
     fn read_medium(&mut self, i: usize, buf: &mut [u8]) {
-        loop {
-            let Some(m) = self.links.get_mut(i).and_then(|l| l.medium.as_mut()) else {
-                return;
-            };
-            match m.recv(buf) {
-                Ok(n) => {
-                    let now = self.clock.now();
-                    self.cluster.handle_datagram(now, i, &buf[..n]);
-                    self.drain();
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    hblog::emit(
-                        LogLevel::Error,
-                        &format!("read failure on {}: {e}", self.links[i].name),
-                    );
-                    return;
-                }
-            }
+        let mut packets = Vec::new();
+        let now = self.clock.now();
+        if let Some(l) = self.links.get_mut(i) {
+            l.on_ready(self.poll.registry(), now.mono_ms, buf, &mut packets);
+        }
+        for p in packets {
+            self.cluster.handle_datagram(now, i, &p);
+            self.drain();
         }
     }
 
@@ -387,28 +353,7 @@ impl Daemon {
     fn send(&mut self, bytes: &[u8]) {
         let now = self.clock.now().mono_ms;
         for l in &mut self.links {
-            let Some(m) = &l.medium else { continue };
-            if let Err(e) = m.send(bytes) {
-                let (last, count) = &mut l.write_errors;
-                *count += 1;
-                if *last == 0 || now >= *last + WRITE_ERROR_LOG_MS {
-                    hblog::emit(
-                        LogLevel::Error,
-                        &format!("write_child: write failure on {}.: {e}", l.name),
-                    );
-                    if *count > 1 {
-                        hblog::emit(
-                            LogLevel::Warn,
-                            &format!(
-                                "Is a cable unplugged on {}? ({} write errors)",
-                                l.name, count
-                            ),
-                        );
-                    }
-                    *last = now.max(1);
-                    *count = 0;
-                }
-            }
+            l.send(self.poll.registry(), bytes, &self.auth, now);
         }
     }
 
@@ -479,30 +424,34 @@ impl Daemon {
             hblog::emit(LogLevel::Info, "Rereading authentication file.");
         }
         if cfg.hacf.media != self.cfg.hacf.media {
-            match open_links(&cfg, &self.opts) {
-                Ok(mut links) => {
-                    for l in &mut self.links {
-                        if let Some(sock) = l.medium.as_mut().and_then(|m| m.recv_socket()) {
-                            let _ = self.poll.registry().deregister(sock);
-                        }
-                    }
-                    if let Err(e) = register_links(&self.poll, &mut links) {
-                        hblog::emit(
-                            LogLevel::Error,
-                            &format!(
-                                "cannot register media: {e}; keeping the running configuration"
-                            ),
-                        );
-                        let _ = register_links(&self.poll, &mut self.links);
-                        return;
-                    }
-                    self.links = links;
-                }
+            // The old media go first: a serial line or a socket option may not be held twice.
+            for l in &mut self.links {
+                l.deregister(self.poll.registry());
+            }
+            let old = std::mem::take(&mut self.links);
+            drop(old);
+            let opened = open_links(&cfg, &self.opts).and_then(|mut links| {
+                register_links(&self.poll, &mut links)
+                    .map(|_| links)
+                    .map_err(|e| format!("cannot register media: {e}"))
+            });
+            match opened {
+                Ok(links) => self.links = links,
                 Err(e) => {
                     hblog::emit(
                         LogLevel::Error,
                         &format!("{e}; keeping the running configuration"),
                     );
+                    match open_links(&self.cfg, &self.opts) {
+                        Ok(mut links) => {
+                            let _ = register_links(&self.poll, &mut links);
+                            self.links = links;
+                        }
+                        Err(e) => hblog::emit(
+                            LogLevel::Error,
+                            &format!("cannot reopen the running media: {e}"),
+                        ),
+                    }
                     return;
                 }
             }
@@ -513,8 +462,9 @@ impl Daemon {
         self.cluster
             .reconfigure(now, params, Authenticator::new(cfg.authkeys.clone()));
         for (i, l) in self.links.iter().enumerate() {
-            self.cluster.set_own_link(now, i, l.medium.is_some());
+            self.cluster.set_own_link(now, i, l.own_side_up());
         }
+        self.auth = Authenticator::new(cfg.authkeys.clone());
         self.cfg = cfg;
         hblog::emit(LogLevel::Info, "Configuration reloaded.");
     }

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod daemon;
 pub mod event_loop;
 pub mod fifo;
+pub mod links;
 pub mod log;
 pub mod paths;
 pub mod pidfile;

@@ -17,7 +17,10 @@
 //!    as it is; the classic parser and the signature check (`Authenticator::verify`) decide
 //!    about the rest (an end line with junk after `<<<`, a missing `=`, a bad `auth` ...).
 //!
-//! One deliberate superset: while hunting, NUL bytes at the very beginning of a line are
+//! Two deliberate departures. A line that ends in `>>>` while a frame is being collected
+//! starts a new frame: the unfinished one lost its end to line noise and is dropped, where
+//! 3.0.6 would keep collecting and lose the intact message that follows too. While hunting, a
+//! line that ends in `>>>` (garbage glued in front of a start line) starts a frame. And while hunting, NUL bytes at the very beginning of a line are
 //! skipped, so that a sender that ends each packet with a NUL (classic packets may carry one,
 //! wire-protocol 4.1) does not cost us the packet after it. 3.0.6 would lose that packet; it
 //! never sends the NUL itself, so nothing it sends is read differently.
@@ -60,6 +63,10 @@ pub struct FramerStats {
     pub oversize_start_line: u64,
     /// Complete frames dropped because their start line was `>>>` followed by other bytes.
     pub bad_start: u64,
+    /// Unfinished frames dropped because a new `>>>` line started another.
+    pub restarted: u64,
+    /// Start lines found at the end of a line of garbage.
+    pub glued_starts: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +83,8 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct SerialFramer {
     input_flags: bool,
+    /// The last three bytes of a line being discarded while hunting (see `hunt`).
+    tail: [u8; 3],
     state: State,
     frame: Vec<u8>,
     ready: VecDeque<Vec<u8>>,
@@ -93,6 +102,7 @@ impl SerialFramer {
     pub fn new() -> SerialFramer {
         SerialFramer {
             input_flags: false,
+            tail: [0; 3],
             state: State::Hunting {
                 len: 0,
                 dead: false,
@@ -116,11 +126,13 @@ impl SerialFramer {
     pub fn push(&mut self, bytes: &[u8]) {
         self.stats.bytes_in += bytes.len() as u64;
         for &b in bytes {
+            // The tty strips bit 7 (ISTRIP) before it drops CRs (IGNCR).
             let b = if self.input_flags {
+                let b = b & 0x7f;
                 if b == CR {
                     continue;
                 }
-                b & 0x7f
+                b
             } else {
                 b
             };
@@ -178,16 +190,31 @@ impl SerialFramer {
             len: 0,
             dead: false,
         };
-        if b == LF {
+        if b == LF && dead && &self.tail == START {
+            // Garbage glued in front of a start line: the message itself is intact, keep it
+            // (3.0.6 loses it). Only while hunting, so no frame in progress can be cut.
+            self.stats.dropped_bytes -= START.len() as u64;
+            self.stats.glued_starts += 1;
+            self.tail = [0; 3];
+            self.frame.clear();
+            self.frame.extend_from_slice(b">>>\n");
+            self.state = State::Collecting {
+                line_start: self.frame.len(),
+                cut: false,
+            };
+        } else if b == LF {
             self.stats.dropped_bytes += u64::from(len) + 1;
+            self.tail = [0; 3];
             self.state = fresh;
         } else if dead {
             self.stats.dropped_bytes += 1;
+            self.tail = [self.tail[1], self.tail[2], if b == NUL { 0 } else { b }];
         } else if b == NUL && len == 0 {
             // A NUL before anything else on the line: skipped (module doc, superset rule).
         } else if b != START[0] {
             // Not `>`, or a NUL cutting the line before three `>`: not a start line.
             self.stats.dropped_bytes += u64::from(len) + 1;
+            self.tail = [0, 0, b];
             self.state = State::Hunting { len: 0, dead: true };
         } else if usize::from(len) + 1 < START.len() {
             self.state = State::Hunting {
@@ -210,6 +237,15 @@ impl SerialFramer {
             if self.frame[line_start..].starts_with(END) {
                 self.complete();
                 return;
+            }
+            if line_start > 0 && self.frame.ends_with(b">>>\n") {
+                // A new message starts (possibly glued to the cut end of the one before): the
+                // unfinished one is dropped and this one kept, instead of letting the remains
+                // swallow it (3.0.6 does). No field value of a v1 message ends in `>>>`.
+                let keep_from = self.frame.len() - 4;
+                self.stats.dropped_bytes += keep_from as u64;
+                self.stats.restarted += 1;
+                self.frame.drain(..keep_from);
             }
             self.state = State::Collecting {
                 line_start: self.frame.len(),
@@ -312,9 +348,10 @@ mod tests {
     }
 
     #[test]
-    fn noise_without_lf_costs_the_next_packet() {
+    fn noise_without_lf_costs_nothing() {
+        // 3.0.6 loses P2, whose start line is glued to the noise; we find it.
         let (out, _) = frames(&cat(&[P1, b"\x01\x99noise", P2, P1]));
-        assert_eq!(out, vec![P1.to_vec(), P1.to_vec()]);
+        assert_eq!(out, vec![P1.to_vec(), P2.to_vec(), P1.to_vec()]);
     }
 
     #[test]
@@ -335,11 +372,10 @@ mod tests {
     #[test]
     fn nul_inside_the_end_marker_means_no_end() {
         let input = cat(&[b">>>\na=b\n<<\0<\n", P1]);
-        let (out, _) = frames(&input);
-        // The cut line "<<" does not end the frame: P1 is swallowed into it.
-        assert_eq!(out.len(), 1);
-        assert!(out[0].starts_with(b">>>\na=b\n<<\n>>>\n"));
-        assert!(out[0].ends_with(b"<<<\n"));
+        let (out, st) = frames(&input);
+        // The cut line "<<" does not end the frame, but P1's start line restarts it.
+        assert_eq!(out, vec![P1.to_vec()]);
+        assert_eq!(st.restarted, 1);
     }
 
     #[test]
@@ -356,11 +392,11 @@ mod tests {
     }
 
     #[test]
-    fn end_line_missing_merges_two_packets() {
-        let (out, _) = frames(&cat(&[&P1[..P1.len() - 4], P2, P1]));
-        assert_eq!(out.len(), 2);
-        assert_eq!(out[0], cat(&[&P1[..P1.len() - 4], P2]));
-        assert_eq!(out[1], P1.to_vec());
+    fn end_line_missing_loses_only_that_packet() {
+        // 3.0.6 merges the cut packet with the next one and loses both; we lose one.
+        let (out, st) = frames(&cat(&[&P1[..P1.len() - 4], P2, P1]));
+        assert_eq!(out, vec![P2.to_vec(), P1.to_vec()]);
+        assert_eq!(st.restarted, 1);
     }
 
     #[test]
@@ -399,14 +435,14 @@ mod tests {
 
     #[test]
     fn abandoned_frame_leaves_the_rest_of_its_line_behind() {
-        // The frame fills up in the middle of a line that happens to look like a start line
-        // afterwards: that tail must not start a frame.
+        // The frame fills up in the middle of a line that ends like a start line: what follows
+        // is framed (and left to the signature check), the oversize frame is not.
         let mut input = b">>>\n".to_vec();
         input.resize(MAXMSG - 2, b'a');
         input.extend_from_slice(b"bb>>>\nq=1\n<<<\n");
         input.extend_from_slice(P1);
         let (out, st) = frames(&input);
-        assert_eq!(out, vec![P1.to_vec()]);
+        assert_eq!(out, vec![b">>>\nq=1\n<<<\n".to_vec(), P1.to_vec()]);
         assert_eq!(st.oversize, 1);
     }
 
@@ -433,5 +469,23 @@ mod tests {
         f.push(&P1[10..]);
         f.push(P2);
         assert_eq!(f.drain().collect::<Vec<_>>(), vec![P2.to_vec()]);
+    }
+}
+
+#[cfg(test)]
+mod superset_tests {
+    use super::*;
+
+    #[test]
+    fn garbage_glued_to_a_start_line_costs_nothing() {
+        let p = b">>>\nt=status\nseq=1\n<<<\n";
+        let mut f = SerialFramer::new();
+        f.push(b"\x01noise without end");
+        f.push(p);
+        f.push(b"more noise>>");
+        f.push(p);
+        let out: Vec<_> = f.drain().collect();
+        assert_eq!(out, vec![p.to_vec(), p.to_vec()]);
+        assert_eq!(f.stats().glued_starts, 2);
     }
 }

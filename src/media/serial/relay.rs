@@ -114,6 +114,11 @@ struct End {
 impl End {
     fn new(link: &Path) -> io::Result<End> {
         let pty = openpty(None, None)?;
+        // Programs the test starts must not inherit the cable: a master held open by a daemon
+        // would keep the line from ever hanging up.
+        for fd in [pty.master.as_raw_fd(), pty.slave.as_raw_fd()] {
+            fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+        }
         let mut t = tcgetattr(&pty.slave)?;
         cfmakeraw(&mut t);
         tcsetattr(&pty.slave, SetArg::TCSANOW, &t)?;

@@ -1,0 +1,310 @@
+//! The media of this node as the event loop drives them: UDP sockets and serial ports behind
+//! one type. A serial port that is lost is reopened every second until it is back; its log
+//! lines are rate-limited instead of flooding the log as 3.0.6 does.
+
+use std::io::{self, ErrorKind};
+use std::path::{Path, PathBuf};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use super::log as hblog;
+use crate::cluster::LogLevel;
+use crate::config::{Medium, MediumKind};
+use crate::media::serial::{self, ReopenPolicy, SerialMedium};
+use crate::media::udp::{OpenOptions, UdpMedium};
+use crate::wire::{netstring, Authenticator};
+
+/// Write errors on one medium are logged at most this often.
+const WRITE_ERROR_LOG_MS: u64 = 60_000;
+
+enum Io {
+    Udp(UdpMedium),
+    Serial {
+        device: String,
+        baud: u32,
+        lock_dir: PathBuf,
+        port: Option<Box<SerialMedium>>,
+        policy: ReopenPolicy,
+    },
+    /// A kind this build does not drive (ping nodes): it stays down.
+    Unsupported,
+}
+
+pub struct Link {
+    pub name: String,
+    io: Io,
+    /// Monotonic ms of the last write error line, and errors since.
+    write_errors: (u64, u64),
+}
+
+fn emit(lines: Vec<(LogLevel, String)>) {
+    for (level, text) in lines {
+        hblog::emit(level, &text);
+    }
+}
+
+fn describe_udp(kind: &MediumKind) -> String {
+    match kind {
+        MediumKind::Ucast { ifname, peer, port } => {
+            format!("glib: ucast: started on port {port} interface {ifname} to {peer}")
+        }
+        MediumKind::Ucast6 { ifname, peer, port } => {
+            format!("glib: ucast6: started on port {port} interface {ifname} to {peer}")
+        }
+        MediumKind::Bcast { ifname, port } => {
+            format!("glib: UDP Broadcast heartbeat started on port {port} (694) interface {ifname}")
+        }
+        MediumKind::Mcast { ifname, group, port, .. } => format!(
+            "glib: UDP multicast heartbeat started for group {group} port {port} interface {ifname}"
+        ),
+        MediumKind::Mcast6 { ifname, group, port, .. } => format!(
+            "glib: UDP multicast6 heartbeat started for group {group} port {port} interface {ifname}"
+        ),
+        _ => String::new(),
+    }
+}
+
+impl Link {
+    /// Open one medium. An error refuses the start, as with the original.
+    pub fn open(m: &Medium, udp: &OpenOptions, lock_dir: &Path) -> Result<Link, String> {
+        let name = m.kind.link_name();
+        let io = match &m.kind {
+            MediumKind::Serial { device, baud } => {
+                match SerialMedium::open(device, *baud, lock_dir) {
+                    Ok(port) => {
+                        emit(vec![serial::starting_line(device, *baud)]);
+                        Io::Serial {
+                            device: device.clone(),
+                            baud: *baud,
+                            lock_dir: lock_dir.to_path_buf(),
+                            port: Some(Box::new(port)),
+                            policy: ReopenPolicy::new(),
+                        }
+                    }
+                    Err(e) => {
+                        emit(vec![
+                            e.log_line(device),
+                            serial::startup_failure_line(device),
+                        ]);
+                        return Err(format!(
+                            "cannot open serial {device} (ha.cf line {})",
+                            m.line
+                        ));
+                    }
+                }
+            }
+            MediumKind::Ping { .. } | MediumKind::Ping6 { .. } | MediumKind::PingGroup { .. } => {
+                hblog::emit(
+                    LogLevel::Warn,
+                    &format!("ping node {name} is not supported by this build yet; it stays down"),
+                );
+                Io::Unsupported
+            }
+            udp_kind => match UdpMedium::open(udp_kind, udp) {
+                Ok(u) => {
+                    hblog::emit(LogLevel::Info, &describe_udp(udp_kind));
+                    Io::Udp(u)
+                }
+                Err(e) => return Err(format!("cannot open {name} (ha.cf line {}): {e}", m.line)),
+            },
+        };
+        Ok(Link {
+            name,
+            io,
+            write_errors: (0, 0),
+        })
+    }
+
+    /// Whether our own side of this medium counts as up (3.0.6 hears itself on UDP media,
+    /// never on a serial line).
+    pub fn own_side_up(&self) -> bool {
+        matches!(self.io, Io::Udp(_))
+    }
+
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        match &mut self.io {
+            Io::Udp(u) => match u.recv_socket() {
+                Some(sock) => registry.register(sock, token, Interest::READABLE),
+                None => Ok(()),
+            },
+            Io::Serial { port: Some(p), .. } => registry.register(
+                &mut SourceFd(&p.raw_fd()),
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn deregister(&mut self, registry: &Registry) {
+        match &mut self.io {
+            Io::Udp(u) => {
+                if let Some(sock) = u.recv_socket() {
+                    let _ = registry.deregister(sock);
+                }
+            }
+            Io::Serial { port: Some(p), .. } => {
+                let _ = registry.deregister(&mut SourceFd(&p.raw_fd()));
+            }
+            _ => {}
+        }
+    }
+
+    /// Something is readable or writable: collect every packet that arrived.
+    pub fn on_ready(
+        &mut self,
+        registry: &Registry,
+        now_ms: u64,
+        buf: &mut [u8],
+        packets: &mut Vec<Vec<u8>>,
+    ) {
+        match &mut self.io {
+            Io::Udp(u) => loop {
+                match u.recv(buf) {
+                    Ok(n) => packets.push(buf[..n].to_vec()),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                    Err(e) => {
+                        hblog::emit(
+                            LogLevel::Error,
+                            &format!("read failure on {}: {e}", self.name),
+                        );
+                        return;
+                    }
+                }
+            },
+            Io::Serial { .. } => {
+                let res = self
+                    .serial_port()
+                    .map(|p| p.read_available(packets).and_then(|_| p.flush(now_ms)));
+                if let Some(Err(e)) = res {
+                    self.lose_serial(registry, now_ms, e);
+                }
+                self.serial_events(now_ms);
+            }
+            Io::Unsupported => {}
+        }
+    }
+
+    /// Send one signed netstring packet (serial lines carry it in classic form).
+    pub fn send(&mut self, registry: &Registry, packet: &[u8], auth: &Authenticator, now_ms: u64) {
+        let result = match &mut self.io {
+            Io::Udp(u) => u.send(packet).map_err(|e| e.to_string()),
+            Io::Serial { port: Some(p), .. } => {
+                let Ok((msg, _)) = netstring::decode_body(packet) else {
+                    return;
+                };
+                match p.send(&auth.encode_classic(&msg), now_ms) {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        self.lose_serial(registry, now_ms, e);
+                        return;
+                    }
+                }
+            }
+            _ => return,
+        };
+        if let Err(e) = result {
+            let (last, count) = &mut self.write_errors;
+            *count += 1;
+            if *last == 0 || now_ms >= *last + WRITE_ERROR_LOG_MS {
+                hblog::emit(
+                    LogLevel::Error,
+                    &format!("write_child: write failure on {}.: {e}", self.name),
+                );
+                if *count > 1 {
+                    hblog::emit(
+                        LogLevel::Warn,
+                        &format!(
+                            "Is a cable unplugged on {}? ({count} write errors)",
+                            self.name
+                        ),
+                    );
+                }
+                *last = now_ms.max(1);
+                *count = 0;
+            }
+        }
+    }
+
+    /// When this link next needs `on_timer`.
+    pub fn next_timer(&self) -> Option<u64> {
+        match &self.io {
+            Io::Serial { port: Some(p), .. } => p.next_timer(),
+            Io::Serial {
+                port: None, policy, ..
+            } => policy.next_timer(),
+            _ => None,
+        }
+    }
+
+    /// Pace serial output; reopen a lost serial port when it is due.
+    pub fn on_timer(&mut self, registry: &Registry, token: Token, now_ms: u64) {
+        let Io::Serial {
+            device,
+            baud,
+            lock_dir,
+            port,
+            policy,
+        } = &mut self.io
+        else {
+            return;
+        };
+        match port {
+            Some(p) => {
+                if let Err(e) = p.flush(now_ms) {
+                    self.lose_serial(registry, now_ms, e);
+                }
+            }
+            None if policy.due(now_ms) => match SerialMedium::open(device, *baud, lock_dir) {
+                Ok(p) => {
+                    let mut lines = policy.reopened(now_ms, device);
+                    lines.push(serial::starting_line(device, *baud));
+                    emit(lines);
+                    *port = Some(Box::new(p));
+                    if let Err(e) = self.register(registry, token) {
+                        hblog::emit(LogLevel::Error, &format!("cannot watch {}: {e}", self.name));
+                    }
+                }
+                Err(e) => emit(policy.failed(now_ms, device, &e)),
+            },
+            None => {}
+        }
+    }
+
+    fn serial_port(&mut self) -> Option<&mut SerialMedium> {
+        match &mut self.io {
+            Io::Serial { port: Some(p), .. } => Some(p),
+            _ => None,
+        }
+    }
+
+    fn serial_events(&mut self, now_ms: u64) {
+        if let Io::Serial {
+            device,
+            port: Some(p),
+            policy,
+            ..
+        } = &mut self.io
+        {
+            for ev in p.take_events() {
+                emit(policy.event_lines(now_ms, device, &ev));
+            }
+        }
+    }
+
+    fn lose_serial(&mut self, registry: &Registry, now_ms: u64, err: serial::LinkError) {
+        self.deregister(registry);
+        if let Io::Serial {
+            device,
+            port,
+            policy,
+            ..
+        } = &mut self.io
+        {
+            *port = None;
+            emit(policy.lost(now_ms, device, &err));
+        }
+    }
+}
