@@ -165,6 +165,8 @@ enum Phase {
 
 struct Conn {
     stream: UnixStream,
+    /// The peer passed the access check; if not, its request is answered `refused`.
+    allowed: bool,
     deadline: Instant,
     phase: Phase,
     inbuf: Vec<u8>,
@@ -350,10 +352,17 @@ impl ControlServer {
         if c.phase != Phase::Waiting {
             return;
         }
-        c.out = reply.to_bytes();
+        self.send_bytes(conn.0, reply.to_bytes());
+    }
+
+    fn send_bytes(&mut self, id: usize, bytes: Vec<u8>) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.out = bytes;
         c.written = 0;
         c.phase = Phase::Writing;
-        self.write_some(conn.0);
+        self.write_some(id);
     }
 
     /// The earliest time a connection must be dropped, if any is open.
@@ -412,22 +421,16 @@ impl ControlServer {
         {
             return;
         }
-        let mut c = Conn {
+        let c = Conn {
             stream,
+            allowed,
             deadline: Instant::now() + CLIENT_TIMEOUT,
             phase: Phase::Reading,
             inbuf: Vec::new(),
             out: Vec::new(),
             written: 0,
         };
-        if !allowed {
-            c.phase = Phase::Writing;
-            c.out = b"refused\n".to_vec();
-        }
         self.conns.insert(id, c);
-        if !allowed {
-            self.write_some(id);
-        }
     }
 
     /// Progress on connection `id`; a complete request if one just arrived.
@@ -455,9 +458,15 @@ impl ControlServer {
                 self.close(id);
                 None
             }
-            ReadOutcome::Request(req) => {
+            ReadOutcome::Request(req) if c.allowed => {
                 c.phase = Phase::Waiting;
                 Some(req)
+            }
+            // Answered only once the request is read: closing a unix socket with unread
+            // data resets the peer, which could then miss the answer.
+            ReadOutcome::Request(_) => {
+                self.send_bytes(id, b"refused\n".to_vec());
+                None
             }
             ReadOutcome::Bad(e) => {
                 c.phase = Phase::Waiting;
@@ -538,8 +547,8 @@ pub fn ask(path: &Path, request: Request, limit: Duration) -> Result<Answer, Cli
     s.set_read_timeout(Some(limit))
         .and_then(|_| s.set_write_timeout(Some(limit)))
         .map_err(ClientError::NotRunning)?;
-    // A refusing server may close before reading: a failed write still leaves its answer to
-    // read.
+    // Should the server answer and close before reading, a failed write still leaves its
+    // answer to read.
     if let Err(e) = s.write_all(request.to_line().as_bytes()) {
         if timed_out(&e) {
             return Err(ClientError::Timeout);
@@ -722,7 +731,7 @@ mod tests {
             let mut bad = String::new();
             s.read_to_string(&mut bad).expect("read");
             let mut s = StdStream::connect(&p).expect("connect");
-            let _ = s.write_all(&[b'x'; REQUEST_MAX + 10]);
+            let _ = s.write_all(&[b'x'; REQUEST_MAX]);
             let mut long = String::new();
             let _ = s.read_to_string(&mut long);
             let mut silent = StdStream::connect(&p).expect("connect");
