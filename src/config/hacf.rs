@@ -170,6 +170,9 @@ pub struct HaCf {
     pub path: PathBuf,
     /// Declared nodes, lowercased, de-duplicated, in declaration order.
     pub nodes: Vec<String>,
+    /// The ha.cf line of each entry of `nodes` (ping media carry theirs in [`Medium::line`]):
+    /// 3.0.6's node table, which `cl_status` lists, mixes both in file order.
+    pub node_lines: Vec<usize>,
     pub keepalive_ms: u64,
     pub deadtime_ms: u64,
     pub warntime_ms: u64,
@@ -226,6 +229,7 @@ impl Default for HaCf {
         HaCf {
             path: PathBuf::new(),
             nodes: Vec::new(),
+            node_lines: Vec::new(),
             keepalive_ms: 1000,
             deadtime_ms: 30000,
             warntime_ms: 15000,
@@ -1067,6 +1071,7 @@ impl Parser<'_> {
         }
         self.node_lines.insert(node.clone(), self.line);
         self.cfg.nodes.push(node);
+        self.cfg.node_lines.push(self.line);
     }
 
     fn add_medium(&mut self, directive: &str, value: &str, kind: MediumKind) {

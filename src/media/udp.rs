@@ -44,8 +44,6 @@ pub struct OpenOptions {
     ///   unicast address never sees broadcasts or multicasts), bcast send binds to `addr:0`;
     /// * `SO_BINDTODEVICE` is skipped when `addr` is a loopback address, so `ucast lo
     ///   127.0.0.2` works without privileges;
-    /// * a ucast medium is "to ourselves" (sends nothing) when its peer equals `addr`, instead
-    ///   of when the peer is any local address.
     pub bind: Option<IpAddr>,
     /// Use this port instead of the one in the medium line (`udpport`).
     pub port_override: Option<u16>,
@@ -126,8 +124,8 @@ impl UdpMedium {
         }
     }
 
-    /// Sends one packet to the medium's destination. A ucast medium addressed to ourselves
-    /// sends nothing and returns `Ok(())`. The socket is non-blocking: a full send buffer
+    /// Sends one packet to the medium's destination (a ucast medium addressed to ourselves
+    /// included, as 3.0.6 does). The socket is non-blocking: a full send buffer
     /// gives `WouldBlock`, which the caller should treat as a lost packet (retransmission
     /// covers it). Other errors (`ENETUNREACH`, ...) are for the caller to log.
     pub fn send(&self, bytes: &[u8]) -> io::Result<()> {
@@ -176,12 +174,11 @@ impl UdpMedium {
     }
 
     /// Where packets go: the peer, the broadcast address or the group, with the port.
-    /// `None` for a ucast medium addressed to ourselves.
     pub fn destination(&self) -> Option<SocketAddr> {
         self.dest
     }
 
-    /// True when this medium sends (false for a ucast medium whose peer is ourselves).
+    /// True when this medium sends (every UDP medium does).
     pub fn sends(&self) -> bool {
         self.send.is_some() && self.dest.is_some()
     }
@@ -384,11 +381,6 @@ fn open_ucast(
         None
     };
 
-    let to_self = match opts.bind {
-        Some(b) => b == peer_ip,
-        None => local_addresses().contains(&peer_ip),
-    };
-
     // Receive socket.
     let rfd = new_socket(v6)?;
     if v6 {
@@ -405,10 +397,10 @@ fn open_ucast(
     let local = SocketAddr::new(opts.bind.unwrap_or_else(|| unspecified(v6)), port);
     bind_fd(&rfd, local).map_err(|e| ctx(&format!("{what}: cannot bind to {local}"), e))?;
 
-    // Send socket.
-    let (send, dest) = if to_self {
-        (None, None)
-    } else {
+    // Send socket. A line that names our own address is kept: 3.0.6 sends to itself too
+    // (seen on the wire as `lo In 10.251.0.1 > 10.251.0.1.694`), which is how its own link
+    // comes up (`Link alice:hb0 up.`, `cl_status hblinkstatus alice hb0` → `up`).
+    let (send, dest) = {
         let sfd = new_socket(v6)?;
         if v6 {
             socket::setsockopt(&sfd, sockopt::Ipv6TClass, &IPTOS_LOWDELAY)
@@ -746,9 +738,9 @@ mod tests {
     }
 
     #[test]
-    fn ucast_to_own_bind_address_sends_nothing() {
+    fn ucast_to_own_bind_address_hears_itself() {
         let port = test_port(1);
-        let m = UdpMedium::open(
+        let mut m = UdpMedium::open(
             &ucast("lo", "127.0.0.1", 1),
             &OpenOptions {
                 bind: Some("127.0.0.1".parse().unwrap()),
@@ -756,10 +748,14 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(!m.sends());
-        assert_eq!(m.destination(), None);
+        assert!(m.sends());
+        assert_eq!(
+            m.destination(),
+            Some(SocketAddr::from(([127, 0, 0, 1], port)))
+        );
         assert_eq!(m.port(), port);
-        m.send(b"nothing").unwrap();
+        m.send(b"to myself").unwrap();
+        assert_eq!(recv_one(&mut m), b"to myself");
     }
 
     #[test]

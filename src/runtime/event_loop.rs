@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mio::{Events, Poll, Token};
 
 use super::cli::{self, Options};
+use super::control::{ControlServer, Reply, Request};
 use super::links::Link;
 use super::paths::Paths;
 use super::signals::{Signal, Signals};
@@ -14,10 +15,14 @@ use super::{daemon, log as hblog, pidfile, state};
 use crate::cluster::{Action, Identity, LogLevel, Membership, Now, Params};
 use crate::config::Config;
 use crate::media::udp::{self, OpenOptions};
+use crate::status::{ClusterView, RSC_NONE};
 use crate::wire::Authenticator;
 use std::path::PathBuf;
 
 const SIGNAL_TOKEN: Token = Token(0);
+/// The control socket's listener; its connections use Token(CONTROL_CONN_BASE + n).
+const CONTROL_TOKEN: Token = Token(1);
+const CONTROL_CONN_BASE: usize = 1 << 24;
 /// Medium i listens on Token(MEDIA_BASE + i).
 const MEDIA_BASE: usize = 16;
 /// Largest datagram we read (3.0.6 refuses messages of 256 KiB and more).
@@ -93,6 +98,11 @@ struct Daemon {
     clock: Clock,
     last_loadavg: u64,
     exit: Option<u8>,
+    /// `cl_status`'s socket; None if it could not be opened (logged).
+    control: Option<ControlServer>,
+    /// What `cl_status rscstatus` says (`none`, `local`, `foreign`, `all`, `transition`); the
+    /// resource manager keeps it current. None when resources are not managed (`-M`).
+    rscstatus: Option<String>,
 }
 
 /// Run the daemon until it stops; the exit code.
@@ -214,6 +224,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         hblog::emit(LogLevel::Error, &format!("cannot register media: {e}"));
         return 1;
     }
+    let control = open_control(&poll, opts);
     let params = Params::from_config(&cfg.hacf, &node);
     let id = Identity {
         name: node.clone(),
@@ -238,10 +249,27 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         clock,
         last_loadavg: 0,
         exit: None,
+        control,
+        rscstatus: opts.manage_resources.then(|| RSC_NONE.to_string()),
     };
     d.refresh_loadavg(now);
     d.drain();
     d.main_loop(&mut signals)
+}
+
+/// Open the control socket; without it the daemon still runs (cl_status then says stopped).
+fn open_control(poll: &Poll, opts: &Options) -> Option<ControlServer> {
+    let path = opts.paths.control_socket();
+    match ControlServer::open(&path, poll.registry(), CONTROL_TOKEN, CONTROL_CONN_BASE) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            hblog::emit(
+                LogLevel::Error,
+                &format!("Cannot open the control socket {}: {e}", path.display()),
+            );
+            None
+        }
+    }
 }
 
 fn register_links(poll: &Poll, links: &mut [Link]) -> std::io::Result<()> {
@@ -260,9 +288,13 @@ impl Daemon {
                 return code;
             }
             let now = self.clock.now();
-            let timeout = self
+            let mut timeout = self
                 .next_timer()
                 .map(|t| Duration::from_millis(t.saturating_sub(now.mono_ms)));
+            if let Some(d) = self.control.as_ref().and_then(|c| c.next_deadline()) {
+                let left = d.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != ErrorKind::Interrupted {
                     hblog::emit(LogLevel::Error, &format!("poll failed: {e}"));
@@ -276,6 +308,7 @@ impl Daemon {
                             self.on_signal(s);
                         }
                     }
+                    t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t),
                     Token(t) if t >= MEDIA_BASE => self.read_medium(t - MEDIA_BASE, &mut buf),
                     _ => {}
                 }
@@ -299,6 +332,9 @@ impl Daemon {
                 self.cluster.handle_timeout(now);
             }
             self.drain();
+            if let Some(c) = self.control.as_mut() {
+                c.expire(Instant::now());
+            }
         }
     }
 
@@ -306,6 +342,42 @@ impl Daemon {
     fn next_timer(&self) -> Option<u64> {
         let media = self.links.iter().filter_map(Link::next_timer);
         self.cluster.poll_timeout().into_iter().chain(media).min()
+    }
+
+    /// A control socket event: answer the requests it completed.
+    fn on_control(&mut self, token: Token) {
+        let Some(ctl) = self.control.as_mut() else {
+            return;
+        };
+        for (conn, req) in ctl.handle_event(token) {
+            let reply = match req {
+                Request::Status => match self.cluster_view() {
+                    Some(v) => Reply::View(v),
+                    None => Reply::Closed,
+                },
+                Request::Standby(_) | Request::Takeover(_) => {
+                    Reply::Error("standby and takeover are not available yet".into())
+                }
+            };
+            if let Some(ctl) = self.control.as_mut() {
+                ctl.respond(conn, reply);
+            }
+        }
+    }
+
+    /// What `cl_status` shows; None until comm-up (3.0.6's API opens only then, so
+    /// `cl_status hbstatus` says "stopped" during initdead, which scripts rely on).
+    fn cluster_view(&self) -> Option<ClusterView> {
+        if !self.cluster.is_comm_up() {
+            return None;
+        }
+        Some(ClusterView::build(
+            &self.cluster,
+            &self.cfg.hacf,
+            super::VERSION_STRING,
+            self.rscstatus.as_deref(),
+            hblog::debug_level(),
+        ))
     }
 
     fn read_medium(&mut self, i: usize, buf: &mut [u8]) {

@@ -1,6 +1,7 @@
 //! The I/O shell: event loop, logging, signals, pid and state files.
 
 pub mod cli;
+pub mod control;
 pub mod daemon;
 pub mod event_loop;
 pub mod fifo;
