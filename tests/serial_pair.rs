@@ -5,6 +5,7 @@
 mod common;
 
 use std::net::Ipv4Addr;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -198,4 +199,94 @@ fn udp_and_serial_together_survive_losing_the_serial_line() {
         bob
     );
     assert!(log_lines_from(&bob.log(), 0, "is dead").is_empty());
+}
+
+#[test]
+fn udp_and_serial_together_survive_losing_udp() {
+    if !require_root_or_skip("udp_and_serial_together_survive_losing_udp") {
+        return;
+    }
+    let tmp = TestDir::new("ser-noudp");
+    let relay = Relay::new(tmp.path.join("ttyA"), tmp.path.join("ttyB")).expect("relay");
+    let ns = NetnsPair::new("hbsu", "10.250.62");
+    let auth = Auth::lab(AuthMethod::Md5);
+    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
+    for (dir, tty) in [(&da, relay.path_a()), (&db, relay.path_b())] {
+        let mut media = vec![
+            "baud 115200".to_string(),
+            format!("serial {}", tty.display()),
+        ];
+        media.extend(ucast_lines("hb0", &[&ns.addr_a(), &ns.addr_b()]));
+        dir.write_config(&HaCf::new(&["alice", "bob"], &media), &auth, "");
+    }
+    let mut alice = OurNode::start(&da, Some(&ns.ns_a()), None);
+    let mut bob = OurNode::start(&db, Some(&ns.ns_b()), None);
+    let limit = Timing::FAST.initdead + Duration::from_secs(2);
+    or_dump!(
+        wait_for_log(&alice.log(), "Link bob:hb0 up.", limit),
+        alice,
+        bob
+    );
+    or_dump!(
+        wait_for_log(
+            &alice.log(),
+            "Status update for node bob: status active",
+            limit
+        ),
+        alice,
+        bob
+    );
+    let ma = log_mark(&alice.log());
+    // Every heartbeat datagram into either host dropped (nftables, as ../shared/lab/loss.sh).
+    // As ../shared/lab/loss.sh does it, but a plain drop: its `loss.sh NS 100` builds
+    // `numgen random mod 100 < 100`, which this nftables refuses.
+    let loss = |netns: &str, pct: &str| {
+        let _ = Command::new("ip")
+            .args([
+                "netns", "exec", netns, "nft", "delete", "table", "inet", "hblab",
+            ])
+            .stderr(std::process::Stdio::null())
+            .status();
+        if pct == "0" {
+            return;
+        }
+        let rules = "table inet hblab {\n  chain in {\n    type filter hook input priority 0; policy accept;\n    udp dport 694 drop\n  }\n}\n";
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", netns, "nft", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("nft");
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(rules.as_bytes()).expect("rules");
+        drop(stdin);
+        assert!(child.wait().expect("nft").success(), "nft in {netns}");
+    };
+    for n in [ns.ns_a(), ns.ns_b()] {
+        loss(&n, "100");
+    }
+    or_dump!(
+        wait_for_log_from(
+            &alice.log(),
+            ma,
+            "Link bob:hb0 dead.",
+            Duration::from_secs(8)
+        ),
+        alice,
+        bob
+    );
+    thread::sleep(Duration::from_secs(1));
+    assert!(
+        log_lines_from(&alice.log(), ma, "is dead").is_empty(),
+        "failover with the serial line still up"
+    );
+    assert!(log_lines_from(&bob.log(), ma.min(log_mark(&bob.log())), "is dead").is_empty());
+    for n in [ns.ns_a(), ns.ns_b()] {
+        loss(&n, "0");
+    }
+    or_dump!(
+        wait_for_log_from(&alice.log(), ma, "Link bob:hb0 up.", Duration::from_secs(8)),
+        alice,
+        bob
+    );
 }
