@@ -1,5 +1,6 @@
 //! The I/O shell: event loop, logging, signals, pid and state files.
 
+pub mod admin;
 pub mod cli;
 pub mod control;
 pub mod daemon;
