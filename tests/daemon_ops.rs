@@ -251,3 +251,26 @@ fn daemonizes_by_default_and_k_stops_it() {
     );
     assert!(bob.is_running());
 }
+
+#[test]
+fn what_scripts_write_into_the_fifo_reaches_the_cluster() {
+    let tmp = TestDir::new("ops-fifo");
+    let (da, db, mut hacf) = pair(&tmp);
+    hacf.extra.push("debug 1".into());
+    let auth = Auth::lab(AuthMethod::Sha1);
+    da.write_config(&hacf, &auth, "");
+    db.write_config(&hacf, &auth, "");
+    let (mut alice, mut bob) = start_pair(&da, &db);
+    let fifo = da.state().join("fifo");
+    // As `ha_clustermsg` writes it: a classic block; the daemon adds src, seq and the rest.
+    fs::write(&fifo, ">>>\nt=fifotest\ninfo=hello\n<<<\n").expect("write fifo");
+    or_dump!(
+        wait_for_log(
+            &db.debug_log(),
+            "received fifotest message from alice",
+            Duration::from_secs(5)
+        ),
+        alice,
+        bob
+    );
+}

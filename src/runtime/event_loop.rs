@@ -8,6 +8,7 @@ use mio::{Events, Poll, Token};
 
 use super::cli::{self, Options};
 use super::control::{ControlServer, Reply, Request};
+use super::fifo::FifoReader;
 use super::links::Link;
 use super::paths::Paths;
 use super::signals::{Signal, Signals};
@@ -22,6 +23,8 @@ use std::path::PathBuf;
 const SIGNAL_TOKEN: Token = Token(0);
 /// The control socket's listener; its connections use Token(CONTROL_CONN_BASE + n).
 const CONTROL_TOKEN: Token = Token(1);
+/// The FIFO scripts write cluster messages into.
+const FIFO_TOKEN: Token = Token(2);
 const CONTROL_CONN_BASE: usize = 1 << 24;
 /// Medium i listens on Token(MEDIA_BASE + i).
 const MEDIA_BASE: usize = 16;
@@ -100,6 +103,8 @@ struct Daemon {
     exit: Option<u8>,
     /// `cl_status`'s socket; None if it could not be opened (logged).
     control: Option<ControlServer>,
+    /// `<statedir>/fifo`; None if it could not be opened (logged).
+    fifo: Option<FifoReader>,
     /// What `cl_status rscstatus` says (`none`, `local`, `foreign`, `all`, `transition`); the
     /// resource manager keeps it current. None when resources are not managed (`-M`).
     rscstatus: Option<String>,
@@ -225,6 +230,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         return 1;
     }
     let control = open_control(&poll, opts);
+    let fifo = open_fifo(&poll, &opts.paths.statedir);
     let params = Params::from_config(&cfg.hacf, &node);
     let id = Identity {
         name: node.clone(),
@@ -250,11 +256,52 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         last_loadavg: 0,
         exit: None,
         control,
+        fifo,
         rscstatus: opts.manage_resources.then(|| RSC_NONE.to_string()),
     };
     d.refresh_loadavg(now);
     d.drain();
     d.main_loop(&mut signals)
+}
+
+/// Create (if needed) and open the FIFO; without it the daemon runs, scripts that write to it
+/// would block (logged).
+fn open_fifo(poll: &Poll, statedir: &std::path::Path) -> Option<FifoReader> {
+    let path = state::fifo_path(statedir);
+    match state::ensure_fifo(statedir) {
+        Ok(true) => hblog::emit(
+            LogLevel::Info,
+            &format!("Creating FIFO {}.", path.display()),
+        ),
+        Ok(false) => {}
+        Err(e) => {
+            hblog::emit(
+                LogLevel::Error,
+                &format!("Cannot create FIFO {}: {e}", path.display()),
+            );
+            return None;
+        }
+    }
+    let reader = FifoReader::open(&path).and_then(|r| {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(r.file());
+        poll.registry()
+            .register(
+                &mut mio::unix::SourceFd(&fd),
+                FIFO_TOKEN,
+                mio::Interest::READABLE,
+            )
+            .map(|_| r)
+    });
+    match reader {
+        Ok(r) => Some(r),
+        Err(e) => {
+            hblog::emit(
+                LogLevel::Error,
+                &format!("Cannot open FIFO {}: {e}", path.display()),
+            );
+            None
+        }
+    }
 }
 
 /// Open the control socket; without it the daemon still runs (cl_status then says stopped).
@@ -308,6 +355,7 @@ impl Daemon {
                             self.on_signal(s);
                         }
                     }
+                    FIFO_TOKEN => self.on_fifo(),
                     t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t),
                     Token(t) if t >= MEDIA_BASE => self.read_medium(t - MEDIA_BASE, &mut buf),
                     _ => {}
@@ -342,6 +390,23 @@ impl Daemon {
     fn next_timer(&self) -> Option<u64> {
         let media = self.links.iter().filter_map(Link::next_timer);
         self.cluster.poll_timeout().into_iter().chain(media).min()
+    }
+
+    /// Scripts wrote to the FIFO: each message goes to the cluster, as with the original.
+    fn on_fifo(&mut self) {
+        let Some(fifo) = self.fifo.as_mut() else {
+            return;
+        };
+        for m in fifo.read_messages() {
+            match m {
+                Ok(msg) => {
+                    let now = self.clock.now();
+                    self.cluster.send_message(now, msg);
+                }
+                Err(e) => hblog::emit(LogLevel::Error, &format!("Bad message in the FIFO: {e}")),
+            }
+        }
+        self.drain();
     }
 
     /// A control socket event: answer the requests it completed.
@@ -407,10 +472,14 @@ impl Daemon {
             match a {
                 Action::Send(bytes) => self.send(&bytes),
                 Action::Log(level, text) => hblog::emit(level, &text),
-                Action::CommUp
-                | Action::NodeDead(_)
-                | Action::NodeStatus(..)
-                | Action::Deliver(..) => {}
+                Action::Deliver(from, msg) => {
+                    let t = msg.get_str("t").unwrap_or("?");
+                    hblog::emit(
+                        LogLevel::Debug,
+                        &format!("received {t} message from {from}"),
+                    );
+                }
+                Action::CommUp | Action::NodeDead(_) | Action::NodeStatus(..) => {}
                 Action::ShutdownComplete => {
                     hblog::emit(
                         LogLevel::Info,

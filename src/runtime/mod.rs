@@ -10,6 +10,7 @@ pub mod links;
 pub mod log;
 pub mod paths;
 pub mod pidfile;
+pub mod script_env;
 pub mod scripts;
 pub mod signals;
 pub mod startup;
