@@ -697,21 +697,28 @@ impl RealNode {
     /// SIGKILL the master control process, then its helpers (left alone they would notice within
     /// ~2 s and exit; killing them at once lets a restart bind the port without racing them).
     pub fn kill(&mut self) {
+        // The helpers are found while the master still lives: once its namespace is empty the
+        // kernel may give the namespace's number to another test's new node, so scanning by it
+        // afterwards could kill that node.
+        let helpers = if self.mntns.is_empty() {
+            Vec::new()
+        } else {
+            pids_in_mntns(&self.mntns)
+        };
         if let Some(mut c) = self.child.take() {
             kill_and_reap(&mut c);
         }
+        for &pid in &helpers {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let left = pids_in_mntns(&self.mntns);
-            if left.is_empty() || Instant::now() > deadline {
-                break;
-            }
-            for pid in left {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
+        let still_ours = |pid: i32| {
+            fs::read_link(format!("/proc/{pid}/ns/mnt"))
+                .is_ok_and(|ns| ns.display().to_string() == self.mntns)
+        };
+        while helpers.iter().any(|&p| still_ours(p)) && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(20));
         }
-        // Once empty the namespace is gone and the kernel may give its number to a new one.
         self.mntns.clear();
     }
 
