@@ -30,24 +30,10 @@ fn pair(tmp: &TestDir) -> (NodeDir, NodeDir, HaCf) {
 fn start_pair(da: &NodeDir, db: &NodeDir) -> (OurNode, OurNode) {
     let mut alice = OurNode::start(da, None, Some(A));
     let mut bob = OurNode::start(db, None, Some(B));
-    let limit = Timing::FAST.initdead + Duration::from_secs(1);
-    or_dump!(
-        wait_for_log(
-            &alice.log(),
-            "Status update for node bob: status active",
-            limit
-        ),
-        alice,
-        bob
-    );
-    or_dump!(
-        wait_for_log(
-            &bob.log(),
-            "Status update for node alice: status active",
-            limit
-        ),
-        alice,
-        bob
+    wait_mutually_active(
+        &mut alice,
+        &mut bob,
+        Timing::FAST.initdead + Duration::from_secs(1),
     );
     (alice, bob)
 }
@@ -198,7 +184,12 @@ fn daemonizes_by_default_and_k_stops_it() {
         "the parent exits 0 once the daemon is forked: {err}"
     );
     assert!(t0.elapsed() < Duration::from_secs(5));
+    // The daemon writes its pid file after the fork, as 3.0.6 does: the parent may be faster.
     let pidfile = da.run().join("heartbeat.pid");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pidfile.exists() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
     let pid: i32 = fs::read_to_string(&pidfile)
         .expect("pid file")
         .trim()

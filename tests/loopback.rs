@@ -33,15 +33,13 @@ fn pair_dirs(tmp: &TestDir, auth: &Auth) -> (NodeDir, NodeDir, u16) {
 
 /// Start both and wait until each has logged the other active, within initdead.
 fn start_pair(da: &NodeDir, db: &NodeDir) -> (OurNode, OurNode) {
-    let t0 = Instant::now();
     let mut alice = OurNode::start(da, None, Some(A));
     let mut bob = OurNode::start(db, None, Some(B));
-    let limit = Timing::FAST.initdead + Duration::from_secs(1);
-    for (log, peer) in [(alice.log(), "bob"), (bob.log(), "alice")] {
-        let left = (t0 + limit).saturating_duration_since(Instant::now());
-        let needle = format!("Status update for node {peer}: status active");
-        or_dump!(wait_for_log(&log, &needle, left), alice, bob);
-    }
+    wait_mutually_active(
+        &mut alice,
+        &mut bob,
+        Timing::FAST.initdead + Duration::from_secs(1),
+    );
     (alice, bob)
 }
 

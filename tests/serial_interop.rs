@@ -67,24 +67,7 @@ fn serial_only_beside_real_3_0_6() {
     let mut alice = RealNode::start(&da, &ns.ns_a());
     let mut bob = OurNode::start(&db, None, None);
     let limit = timing.initdead + Duration::from_secs(3);
-    or_dump!(
-        wait_for_log(
-            &bob.log(),
-            "Status update for node alice: status active",
-            limit
-        ),
-        alice,
-        bob
-    );
-    or_dump!(
-        wait_for_log(
-            &alice.log(),
-            "Status update for node bob: status active",
-            limit
-        ),
-        alice,
-        bob
-    );
+    wait_mutually_active(&mut alice, &mut bob, limit);
     let st = wait_real_nodestatus(&alice, "bob", "active", Duration::from_secs(10));
     assert!(st.is_ok(), "real cl_status nodestatus bob: {st:?}");
     let link_up = format!("Link alice:{} up.", tty_b.display());

@@ -39,24 +39,10 @@ fn bind(udp: bool, addr: &str) -> Option<&str> {
 fn start(da: &NodeDir, db: &NodeDir, udp: bool) -> (OurNode, OurNode) {
     let mut alice = OurNode::start(da, None, bind(udp, "127.0.0.1"));
     let mut bob = OurNode::start(db, None, bind(udp, "127.0.0.2"));
-    let limit = Timing::FAST.initdead + Duration::from_secs(2);
-    or_dump!(
-        wait_for_log(
-            &alice.log(),
-            "Status update for node bob: status active",
-            limit
-        ),
-        alice,
-        bob
-    );
-    or_dump!(
-        wait_for_log(
-            &bob.log(),
-            "Status update for node alice: status active",
-            limit
-        ),
-        alice,
-        bob
+    wait_mutually_active(
+        &mut alice,
+        &mut bob,
+        Timing::FAST.initdead + Duration::from_secs(2),
     );
     (alice, bob)
 }

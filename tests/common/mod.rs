@@ -559,6 +559,22 @@ pub fn run_with_timeout(cmd: &mut Command, limit: Duration) -> (String, String, 
 /// What the failure messages show about a node.
 pub trait NodeInfo {
     fn describe(&mut self) -> String;
+    /// The node's name and its log file.
+    fn name_and_log(&self) -> (String, PathBuf);
+}
+
+/// Wait until each of two nodes has logged the other `active`, within `limit` from now; on
+/// failure the message shows both nodes.
+pub fn wait_mutually_active(a: &mut dyn NodeInfo, b: &mut dyn NodeInfo, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let ((an, alog), (bn, blog)) = (a.name_and_log(), b.name_and_log());
+    for (log, peer) in [(alog, bn), (blog, an)] {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let needle = format!("Status update for node {peer}: status active");
+        if let Err(e) = wait_for_log(&log, &needle, left) {
+            panic!("{e}\n{}", dump(&mut [a, b]));
+        }
+    }
 }
 
 /// A readable account of several nodes (state, log tail, captured output) for panic messages.
@@ -738,6 +754,9 @@ impl Drop for RealNode {
 impl NodeInfo for RealNode {
     fn describe(&mut self) -> String {
         describe_common("real 3.0.6", &self.dir, &mut self.child)
+    }
+    fn name_and_log(&self) -> (String, PathBuf) {
+        (self.dir.name.clone(), self.log())
     }
 }
 
@@ -943,6 +962,9 @@ impl Drop for OurNode {
 impl NodeInfo for OurNode {
     fn describe(&mut self) -> String {
         describe_common("our", &self.dir, &mut self.child)
+    }
+    fn name_and_log(&self) -> (String, PathBuf) {
+        (self.dir.name.clone(), self.log())
     }
 }
 
