@@ -37,6 +37,8 @@ fn params_links(me: &str, nodes: &[&str], links: usize) -> Params {
         max_rexmit_delay_ms: 250,
         hopfudge: 1,
         inner_auth: true,
+        ping_nodes: Vec::new(),
+        deadping_ms: 8000,
     }
 }
 
@@ -637,4 +639,79 @@ fn own_links_follow_the_media_not_our_own_echo() {
     s.nodes[0].m.as_mut().unwrap().set_own_link(now, 0, false);
     s.drain(0);
     assert_eq!(s.count_logs(0, "Link alice:hb0 dead."), 1);
+}
+
+/// What a ping node echoes back: our own signed `NS_st` message naming it.
+fn ping_echo(auth: &Authenticator, node: &str, unix_secs: u64) -> Vec<u8> {
+    let mut m = heartbeat::wire::Msg::new();
+    m.add_str("t", "NS_st")
+        .add_str("st", "ping")
+        .add_str("info", "ping")
+        .add_str("src", node)
+        .add_str("ts", &format!("{unix_secs:x}"));
+    auth.add_inner_auth(&mut m);
+    auth.encode_udp(&m)
+}
+
+#[test]
+fn ping_node_lives_while_it_echoes_and_dies_after_deadping() {
+    let auth = Authenticator::new(keys("s3cret"));
+    let mut p = params_links("alice", &["alice"], 2);
+    p.links[1] = "10.0.0.9".into();
+    p.ping_nodes = vec!["10.0.0.9".into()];
+    p.deadping_ms = 6000;
+    let id = Identity {
+        name: "alice".into(),
+        uuid: [1; 16],
+        generation: EPOCH,
+    };
+    let at = |ms: u64| Now {
+        mono_ms: ms,
+        unix_secs: EPOCH + ms / 1000,
+    };
+    let mut m = Membership::new(p, id, Authenticator::new(keys("s3cret")), at(0), 1);
+    let mut logs = Vec::new();
+    let pump = |m: &mut Membership, logs: &mut Vec<String>| {
+        while let Some(a) = m.poll_action() {
+            if let Action::Log(_, t) = a {
+                logs.push(t);
+            }
+        }
+    };
+    // Echoes every second for 10 s: comm-up does not wait for initdead, the node is `ping`.
+    for t in (500..10_000).step_by(1000) {
+        m.handle_timeout(at(t));
+        m.handle_datagram(at(t), 1, &ping_echo(&auth, "10.0.0.9", EPOCH + t / 1000));
+        pump(&mut m, &mut logs);
+    }
+    assert!(m.is_comm_up(), "{logs:#?}");
+    assert_eq!(m.node_status("10.0.0.9"), Some(NodeStatus::Ping));
+    assert!(
+        logs.iter().any(|l| l == "Link 10.0.0.9:10.0.0.9 up."),
+        "{logs:#?}"
+    );
+    assert!(logs
+        .iter()
+        .any(|l| l == "Status update for node 10.0.0.9: status ping"));
+    // Silence: dead after deadping (6 s after the last echo at 9.5 s), not before.
+    for t in (10_000..15_000).step_by(250) {
+        m.handle_timeout(at(t));
+    }
+    pump(&mut m, &mut logs);
+    assert!(!logs.iter().any(|l| l.contains("is dead")), "{logs:#?}");
+    for t in (15_000..17_000).step_by(250) {
+        m.handle_timeout(at(t));
+    }
+    pump(&mut m, &mut logs);
+    assert!(
+        logs.iter().any(|l| l == "node 10.0.0.9: is dead"),
+        "{logs:#?}"
+    );
+    assert_eq!(m.node_status("10.0.0.9"), Some(NodeStatus::Dead));
+    // Echoes again: back to `ping`. A forged echo (wrong key) changes nothing.
+    let wrong = Authenticator::new(keys("wrong"));
+    m.handle_datagram(at(18_000), 1, &ping_echo(&wrong, "10.0.0.9", EPOCH + 18));
+    assert_eq!(m.node_status("10.0.0.9"), Some(NodeStatus::Dead));
+    m.handle_datagram(at(18_100), 1, &ping_echo(&auth, "10.0.0.9", EPOCH + 18));
+    assert_eq!(m.node_status("10.0.0.9"), Some(NodeStatus::Ping));
 }

@@ -36,6 +36,10 @@ pub struct Params {
     pub hopfudge: u32,
     /// `msgfmt classic`: add the inner `auth` field to what we send.
     pub inner_auth: bool,
+    /// Ping nodes (`ping`, `ping6`, `ping_group`), lowercased: alive while their echoes of
+    /// our `NS_st` messages come back.
+    pub ping_nodes: Vec<String>,
+    pub deadping_ms: u64,
 }
 
 impl Params {
@@ -51,6 +55,8 @@ impl Params {
             max_rexmit_delay_ms: cfg.max_rexmit_delay_ms,
             hopfudge: cfg.hopfudge,
             inner_auth: cfg.msgfmt == MsgFmt::Classic,
+            ping_nodes: cfg.ping_node_names(),
+            deadping_ms: cfg.deadping_ms,
         }
     }
 }
@@ -69,6 +75,8 @@ pub enum NodeStatus {
     Up,
     Active,
     Dead,
+    /// A ping node that answers.
+    Ping,
 }
 
 impl NodeStatus {
@@ -78,6 +86,7 @@ impl NodeStatus {
             NodeStatus::Up => "up",
             NodeStatus::Active => "active",
             NodeStatus::Dead => "dead",
+            NodeStatus::Ping => "ping",
         }
     }
 
@@ -138,6 +147,8 @@ struct Node {
     ack_trigger: u64,
     /// It sends `protocol=1` (ACK flow control).
     flow_control: bool,
+    /// A ping node: a router or host that only echoes our `NS_st` messages.
+    ping: bool,
     links: Vec<LinkState>,
 }
 
@@ -157,6 +168,7 @@ impl Node {
             acked_ours: 0,
             ack_trigger,
             flow_control: true,
+            ping: false,
             links: vec![LinkState::default(); links],
         }
     }
@@ -237,11 +249,12 @@ impl Membership {
         seed: u64,
     ) -> Membership {
         let mut rng = Rng(seed | 1);
-        let nodes: Vec<Node> = params
+        let mut nodes: Vec<Node> = params
             .nodes
             .iter()
             .map(|n| Node::new(n, params.links.len(), rng.next() % 10))
             .collect();
+        add_ping_nodes(&mut nodes, &params);
         let me = nodes
             .iter()
             .position(|n| n.name == params.my_name)
@@ -378,6 +391,8 @@ impl Membership {
     fn dead_time_of(&self, n: &Node) -> u64 {
         if !self.comm_up {
             self.params.initdead_ms
+        } else if n.ping {
+            self.params.deadping_ms
         } else {
             n.dead_ms.unwrap_or(self.params.deadtime_ms)
         }
@@ -411,6 +426,14 @@ impl Membership {
             n.links.resize(links, LinkState::default());
             nodes.push(n);
         }
+        for name in &params.ping_nodes {
+            if let Some(i) = self.node_index(name).filter(|&i| self.nodes[i].ping) {
+                let mut n = self.nodes[i].clone();
+                n.links.resize(links, LinkState::default());
+                nodes.push(n);
+            }
+        }
+        add_ping_nodes(&mut nodes, &params);
         self.nodes = nodes;
         self.me = self
             .nodes
@@ -860,6 +883,9 @@ impl Membership {
                     self.answer_rexmit(now, i, s);
                 }
             }
+            "NS_st" if self.nodes[i].ping && msg.get_str("st") == Some("ping") => {
+                self.ping_heard(now, i);
+            }
             "NS_nak_rexmit" => {
                 if let Some(s) = msg.get_str("firstseq").and_then(parse_hex) {
                     if self.nodes[i].window.give_up(s) {
@@ -872,6 +898,22 @@ impl Membership {
                 }
             }
             _ => self.log(LogLevel::Debug, format!("ignoring {t} from {name}")),
+        }
+    }
+
+    /// A ping node echoed one of our `NS_st` messages: it is alive.
+    fn ping_heard(&mut self, now: Now, i: usize) {
+        let n = &mut self.nodes[i];
+        n.last_status_at = Some(now.mono_ms);
+        if n.status != NodeStatus::Ping {
+            n.status = NodeStatus::Ping;
+            let name = n.name.clone();
+            self.log(
+                LogLevel::Info,
+                format!("Status update for node {name}: status ping"),
+            );
+            self.actions
+                .push_back(Action::NodeStatus(name, NodeStatus::Ping));
         }
     }
 
@@ -994,8 +1036,9 @@ impl Membership {
         if !all_known {
             return;
         }
-        let first_live = (0..self.nodes.len())
-            .find(|&i| i != self.me && self.nodes[i].status != NodeStatus::Dead);
+        let first_live = (0..self.nodes.len()).find(|&i| {
+            i != self.me && !self.nodes[i].ping && self.nodes[i].status != NodeStatus::Dead
+        });
         match first_live {
             Some(i) if self.nodes[i].flow_control => self.send_reqnodes(now, i),
             _ => self.comm_now_up(now),
@@ -1123,6 +1166,20 @@ impl Membership {
             text
         };
         self.log(level, line);
+    }
+}
+
+/// Ping nodes join the node table after the cluster nodes (a name that is also a `node` is not
+/// added twice).
+fn add_ping_nodes(nodes: &mut Vec<Node>, params: &Params) {
+    for name in &params.ping_nodes {
+        if nodes.iter().any(|n| &n.name == name) {
+            continue;
+        }
+        let mut n = Node::new(name, params.links.len(), 0);
+        n.ping = true;
+        n.flow_control = false;
+        nodes.push(n);
     }
 }
 

@@ -14,7 +14,7 @@ use super::paths::Paths;
 use super::signals::{Signal, Signals};
 use super::{daemon, log as hblog, pidfile, state};
 use crate::cluster::{Action, Identity, LogLevel, Membership, Now, Params};
-use crate::config::Config;
+use crate::config::{Config, MsgFmt};
 use crate::media::udp::{self, OpenOptions};
 use crate::status::{ClusterView, RSC_NONE};
 use crate::wire::Authenticator;
@@ -63,7 +63,7 @@ fn open_links(cfg: &Config, opts: &Options) -> Result<Vec<Link>, String> {
     cfg.hacf
         .media
         .iter()
-        .map(|m| Link::open(m, &udp, &lock_dir))
+        .map(|m| Link::open(m, &udp, &lock_dir, cfg.hacf.msgfmt == MsgFmt::Classic))
         .collect()
 }
 

@@ -11,6 +11,7 @@ use mio::{Interest, Registry, Token};
 use super::log as hblog;
 use crate::cluster::LogLevel;
 use crate::config::{Medium, MediumKind};
+use crate::media::ping::PingMedium;
 use crate::media::serial::{self, ReopenPolicy, SerialMedium};
 use crate::media::udp::{OpenOptions, UdpMedium};
 use crate::wire::{netstring, Authenticator};
@@ -27,8 +28,11 @@ enum Io {
         port: Option<Box<SerialMedium>>,
         policy: ReopenPolicy,
     },
-    /// A kind this build does not drive (ping nodes): it stays down.
-    Unsupported,
+    /// A ping node: echo requests carry a signed `NS_st` naming it.
+    Ping {
+        medium: PingMedium,
+        inner_auth: bool,
+    },
 }
 
 pub struct Link {
@@ -67,7 +71,13 @@ fn describe_udp(kind: &MediumKind) -> String {
 
 impl Link {
     /// Open one medium. An error refuses the start, as with the original.
-    pub fn open(m: &Medium, udp: &OpenOptions, lock_dir: &Path) -> Result<Link, String> {
+    /// `inner_auth`: `msgfmt classic`, whose messages carry the inner signature.
+    pub fn open(
+        m: &Medium,
+        udp: &OpenOptions,
+        lock_dir: &Path,
+        inner_auth: bool,
+    ) -> Result<Link, String> {
         let name = m.kind.link_name();
         let io = match &m.kind {
             MediumKind::Serial { device, baud } => {
@@ -95,11 +105,21 @@ impl Link {
                 }
             }
             MediumKind::Ping { .. } | MediumKind::Ping6 { .. } | MediumKind::PingGroup { .. } => {
-                hblog::emit(
-                    LogLevel::Warn,
-                    &format!("ping node {name} is not supported by this build yet; it stays down"),
-                );
-                Io::Unsupported
+                match PingMedium::open(&m.kind) {
+                    Ok(medium) => {
+                        let what = if medium.is_group() {
+                            "ping group"
+                        } else {
+                            "ping"
+                        };
+                        hblog::emit(LogLevel::Info, &format!("glib: {what} heartbeat started."));
+                        Io::Ping { medium, inner_auth }
+                    }
+                    Err(e) => {
+                        hblog::emit(LogLevel::Error, &format!("glib: {e}"));
+                        return Err(format!("cannot open ping {name} (ha.cf line {})", m.line));
+                    }
+                }
             }
             udp_kind => match UdpMedium::open(udp_kind, udp) {
                 Ok(u) => {
@@ -133,6 +153,9 @@ impl Link {
                 token,
                 Interest::READABLE | Interest::WRITABLE,
             ),
+            Io::Ping { medium, .. } => {
+                registry.register(&mut SourceFd(&medium.raw_fd()), token, Interest::READABLE)
+            }
             _ => Ok(()),
         }
     }
@@ -146,6 +169,9 @@ impl Link {
             }
             Io::Serial { port: Some(p), .. } => {
                 let _ = registry.deregister(&mut SourceFd(&p.raw_fd()));
+            }
+            Io::Ping { medium, .. } => {
+                let _ = registry.deregister(&mut SourceFd(&medium.raw_fd()));
             }
             _ => {}
         }
@@ -183,7 +209,7 @@ impl Link {
                 }
                 self.serial_events(now_ms);
             }
-            Io::Unsupported => {}
+            Io::Ping { medium, .. } => medium.recv(packets),
         }
     }
 
@@ -202,6 +228,18 @@ impl Link {
                         return;
                     }
                 }
+            }
+            Io::Ping { medium, inner_auth } => {
+                // One echo request per status message, as 3.0.6 sends them.
+                let Ok((msg, _)) = netstring::decode_body(packet) else {
+                    return;
+                };
+                if msg.get_str("t") != Some("status") {
+                    return;
+                }
+                medium
+                    .send_for(&msg, auth, *inner_auth)
+                    .map_err(|e| e.to_string())
             }
             _ => return,
         };
