@@ -1000,7 +1000,16 @@ impl Membership {
 
     fn declare_dead(&mut self, now: Now, i: usize) {
         let name = self.nodes[i].name.clone();
-        self.log(LogLevel::Warn, format!("node {name}: is dead"));
+        // 3.0.6's wording first (operators grep it), then how long the node was silent.
+        let dead_ms = self.dead_time_of(&self.nodes[i]);
+        let detail = match self.nodes[i].last_status_at {
+            Some(t) => format!(
+                "last heartbeat {} ms ago, dead time {dead_ms} ms",
+                now.mono_ms.saturating_sub(t)
+            ),
+            None => format!("never heard, dead time {dead_ms} ms"),
+        };
+        self.log(LogLevel::Warn, format!("node {name}: is dead ({detail})"));
         let n = &mut self.nodes[i];
         n.status = NodeStatus::Dead;
         n.heard = false;

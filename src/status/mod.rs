@@ -113,8 +113,8 @@ impl ClusterView {
     /// * a normal node's links are the non-ping media, one per distinct name (3.0.6 keeps one
     ///   link per name: two `ucast hb0 ...` lines make one link `hb0`), up when any medium of
     ///   that name has heard the node within its dead time;
-    /// * a ping node has one link named after itself. This build does not drive ping media
-    ///   yet, so unless the membership layer knows a ping node it is shown `dead`, link dead;
+    /// * a ping node has one link named after itself, up while it is `ping`; one the
+    ///   membership layer does not know (never, in practice) is shown `dead`, link dead;
     /// * `rscstatus` comes from the resource manager (None with `-M`);
     /// * `debug_level` is the current debug level (`hbparameter -p debug`).
     pub fn build(
@@ -514,9 +514,9 @@ mod tests {
         assert_eq!(
             table,
             vec![
-                ("10.0.0.9", NodeType::Ping, "dead"),
+                ("10.0.0.9", NodeType::Ping, "init"),
                 ("alice", NodeType::Normal, "up"),
-                ("grp1", NodeType::Ping, "dead"),
+                ("grp1", NodeType::Ping, "init"),
                 ("bob", NodeType::Normal, "init"),
             ]
         );
