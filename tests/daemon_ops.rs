@@ -265,3 +265,42 @@ fn what_scripts_write_into_the_fifo_reaches_the_cluster() {
         bob
     );
 }
+
+#[test]
+fn watchdog_is_tickled_per_status_and_disarmed_on_a_graceful_stop() {
+    let tmp = TestDir::new("ops-wd");
+    let (da, db, hacf) = pair(&tmp);
+    let auth = Auth::lab(AuthMethod::Sha1);
+    // A plain file stands in for /dev/watchdog, as in the spec's lab (the ioctl fails, logged).
+    let (wa, wb) = (tmp.path.join("wd-alice"), tmp.path.join("wd-bob"));
+    for (dir, wd) in [(&da, &wa), (&db, &wb)] {
+        fs::write(wd, b"").expect("watchdog file");
+        let mut cf = hacf.clone();
+        cf.extra.push(format!("watchdog {}", wd.display()));
+        dir.write_config(&cf, &auth, "");
+    }
+    let (mut alice, mut bob) = start_pair(&da, &db);
+    assert!(!log_lines_from(&alice.log(), 0, "Using watchdog device:").is_empty());
+    thread::sleep(Duration::from_millis(1600));
+    let tickles = fs::read(&wa).expect("read");
+    // keepalive 500 ms: the start-up status messages plus about three a second since.
+    assert!(
+        tickles.len() >= 4 && tickles.iter().all(|&b| b == 0),
+        "{tickles:?}"
+    );
+    alice.signal(Signal::SIGTERM);
+    assert!(alice
+        .wait_exit(Duration::from_secs(10))
+        .is_some_and(|st| st.success()));
+    assert_eq!(
+        fs::read(&wa).expect("read").last(),
+        Some(&b'V'),
+        "disarmed on a graceful stop"
+    );
+    bob.kill();
+    assert_eq!(
+        fs::read(&wb).expect("read").last(),
+        Some(&0),
+        "a killed daemon leaves it armed"
+    );
+}

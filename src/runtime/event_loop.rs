@@ -12,6 +12,7 @@ use super::fifo::FifoReader;
 use super::links::Link;
 use super::paths::Paths;
 use super::signals::{Signal, Signals};
+use super::watchdog::{self, Watchdog};
 use super::{daemon, log as hblog, pidfile, state};
 use crate::cluster::{Action, Identity, LogLevel, Membership, Now, Params};
 use crate::config::{Config, MsgFmt};
@@ -105,6 +106,8 @@ struct Daemon {
     control: Option<ControlServer>,
     /// `<statedir>/fifo`; None if it could not be opened (logged).
     fifo: Option<FifoReader>,
+    /// `watchdog` from ha.cf, tickled with every status message we send.
+    watchdog: Option<Watchdog>,
     /// What `cl_status rscstatus` says (`none`, `local`, `foreign`, `all`, `transition`); the
     /// resource manager keeps it current. None when resources are not managed (`-M`).
     rscstatus: Option<String>,
@@ -231,6 +234,11 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
     }
     let control = open_control(&poll, opts);
     let fifo = open_fifo(&poll, &opts.paths.statedir);
+    let watchdog = cfg
+        .hacf
+        .watchdog
+        .as_deref()
+        .map(|p| Watchdog::open(p, cfg.hacf.deadtime_ms));
     let params = Params::from_config(&cfg.hacf, &node);
     let id = Identity {
         name: node.clone(),
@@ -257,6 +265,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         exit: None,
         control,
         fifo,
+        watchdog,
         rscstatus: opts.manage_resources.then(|| RSC_NONE.to_string()),
     };
     d.refresh_loadavg(now);
@@ -470,7 +479,14 @@ impl Daemon {
     fn drain(&mut self) {
         while let Some(a) = self.cluster.poll_action() {
             match a {
-                Action::Send(bytes) => self.send(&bytes),
+                Action::Send(bytes) => {
+                    if watchdog::is_status(&bytes) {
+                        if let Some(w) = self.watchdog.as_mut() {
+                            w.tickle();
+                        }
+                    }
+                    self.send(&bytes)
+                }
                 Action::Log(level, text) => hblog::emit(level, &text),
                 Action::Deliver(from, msg) => {
                     let t = msg.get_str("t").unwrap_or("?");
@@ -501,6 +517,9 @@ impl Daemon {
     fn on_signal(&mut self, s: Signal) {
         match s {
             Signal::Term => {
+                if let Some(w) = self.watchdog.as_mut() {
+                    w.disarm();
+                }
                 let pid = std::process::id();
                 hblog::emit(
                     LogLevel::Info,

@@ -15,6 +15,7 @@ pub mod scripts;
 pub mod signals;
 pub mod startup;
 pub mod state;
+pub mod watchdog;
 
 /// What `heartbeat -V` prints and log lines name: the release we are a drop-in for.
 pub const VERSION: &str = "3.0.6";
