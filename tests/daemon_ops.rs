@@ -304,3 +304,64 @@ fn watchdog_is_tickled_per_status_and_disarmed_on_a_graceful_stop() {
         "a killed daemon leaves it armed"
     );
 }
+
+#[test]
+fn respawn_clients_start_at_comm_up_restart_and_stop_with_the_daemon() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TestDir::new("ops-respawn");
+    let (da, db, hacf) = pair(&tmp);
+    let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .expect("user")
+        .expect("user")
+        .name;
+    let script = |name: &str, body: &str| {
+        let p = tmp.path.join(name);
+        fs::write(
+            &p,
+            format!("#!/bin/sh\necho $$ >> {}.runs\n{body}\n", p.display()),
+        )
+        .expect("script");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("chmod");
+        p
+    };
+    let flaky = script("flaky", "exit 3");
+    let done = script("done", "exit 100");
+    let steady = script("steady", "exec sleep 1000");
+    let mut cf = hacf.clone();
+    for s in [&flaky, &done, &steady] {
+        cf.extra.push(format!("respawn {me} {}", s.display()));
+    }
+    da.write_config(&cf, &Auth::lab(AuthMethod::Sha1), "");
+    let (mut alice, mut bob) = start_pair(&da, &db);
+    let runs = |p: &std::path::Path| -> Vec<i32> {
+        fs::read_to_string(format!("{}.runs", p.display()))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    };
+    or_dump!(
+        wait_for_log(&alice.log(), "Respawning client", Duration::from_secs(5)),
+        alice,
+        bob
+    );
+    thread::sleep(Duration::from_millis(2500));
+    assert!(
+        runs(&flaky).len() >= 2,
+        "a client that dies is started again"
+    );
+    assert_eq!(runs(&done).len(), 1, "exit code 100 means: do not restart");
+    let steady_pid = *runs(&steady).first().expect("steady client ran");
+    assert!(std::path::Path::new(&format!("/proc/{steady_pid}")).exists());
+    alice.signal(Signal::SIGTERM);
+    assert!(alice
+        .wait_exit(Duration::from_secs(15))
+        .is_some_and(|st| st.success()));
+    let state = fs::read_to_string(format!("/proc/{steady_pid}/stat")).unwrap_or_default();
+    let alive = state
+        .rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().next())
+        .is_some_and(|s| s != "Z");
+    assert!(!alive, "the client is stopped with the daemon");
+}

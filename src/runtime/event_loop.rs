@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mio::{Events, Poll, Token};
 
 use super::cli::{self, Options};
+use super::clients::Clients;
 use super::control::{ControlServer, Reply, Request};
 use super::fifo::FifoReader;
 use super::links::Link;
@@ -108,6 +109,8 @@ struct Daemon {
     fifo: Option<FifoReader>,
     /// `watchdog` from ha.cf, tickled with every status message we send.
     watchdog: Option<Watchdog>,
+    /// `respawn` / `failfast` clients, started at comm-up.
+    clients: Clients,
     /// What `cl_status rscstatus` says (`none`, `local`, `foreign`, `all`, `transition`); the
     /// resource manager keeps it current. None when resources are not managed (`-M`).
     rscstatus: Option<String>,
@@ -252,6 +255,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         cluster.set_own_link(now, i, l.own_side_up());
     }
     let auth = Authenticator::new(cfg.authkeys.clone());
+    let clients = Clients::new(&cfg.hacf.clients);
     let mut d = Daemon {
         auth,
         opts: opts.clone(),
@@ -266,6 +270,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         control,
         fifo,
         watchdog,
+        clients,
         rscstatus: opts.manage_resources.then(|| RSC_NONE.to_string()),
     };
     d.refresh_loadavg(now);
@@ -495,8 +500,10 @@ impl Daemon {
                         &format!("received {t} message from {from}"),
                     );
                 }
-                Action::CommUp | Action::NodeDead(_) | Action::NodeStatus(..) => {}
+                Action::CommUp => self.clients.start_all(),
+                Action::NodeDead(_) | Action::NodeStatus(..) => {}
                 Action::ShutdownComplete => {
+                    self.clients.stop_all(Duration::from_secs(10));
                     hblog::emit(
                         LogLevel::Info,
                         &format!("{} Heartbeat shutdown complete.", self.node),
@@ -550,7 +557,7 @@ impl Daemon {
                     &format!("debug now set to {new} [pid {}]", std::process::id()),
                 );
             }
-            Signal::Chld => {}
+            Signal::Chld => self.clients.reap(),
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod clients;
 pub mod control;
 pub mod daemon;
 pub mod event_loop;
