@@ -54,6 +54,7 @@ impl fmt::Display for LogLevel {
 
 pub mod history;
 pub mod membership;
+pub mod resources;
 pub mod sequence;
 
 pub use membership::{Action, Identity, Membership, NodeStatus, Params};

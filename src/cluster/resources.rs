@@ -1,0 +1,806 @@
+//! The legacy resource manager (`auto_failback legacy`, or no `auto_failback` line): groups
+//! from haresources are acquired with `ip-request` / `ip-request-resp`, taken over when their
+//! node dies or stops, and released on a graceful stop (resources.md 4.2-4.4, 4.7). Pure: it
+//! asks for script runs and gets their results; all group work is serialized.
+
+use std::collections::VecDeque;
+
+use super::{LogLevel, Now};
+use crate::config::{Resource, ResourceGroup};
+use crate::wire::Msg;
+
+/// How often a failed stop is retried, one second apart (`HA_STOPRETRYMAX`).
+pub const STOP_RETRIES: u32 = 10;
+pub const STOP_RETRY_MS: u64 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    Stop,
+    Status,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Status => "status",
+        }
+    }
+}
+
+/// How a script run ended, as the runtime reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptResult {
+    /// Exit code and standard output.
+    Done { code: i32, stdout: String },
+    /// No such script in resource.d or /etc/init.d.
+    NotFound,
+    /// Killed (time limit) or could not be started.
+    Failed(String),
+}
+
+/// `status` answers from stdout, not the exit code (resources.md 7.2).
+pub fn status_says_running(stdout: &str) -> bool {
+    let lower = stdout.to_ascii_lowercase();
+    if let Some(pos) = lower.find("not") {
+        if lower[pos..].contains("running") {
+            return false;
+        }
+    }
+    lower.contains("running") || stdout.contains("OK")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RmAction {
+    /// Send this message (type-specific fields only) to the cluster.
+    Send(Msg),
+    /// Run `script args... op` for a resource; answer with `script_done(job, ...)`.
+    Run {
+        job: u64,
+        resource: Resource,
+        op: Op,
+    },
+    Log(LogLevel, String),
+    /// Every group is released (graceful stop): the node may say `shutdone`.
+    Released,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Task {
+    Take(usize),
+    Give(usize),
+    /// Answer an `ip-request` for group `g` from `node` once the queue reaches it.
+    Answer(usize),
+    /// All groups released: report it.
+    Released,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Status,
+    Start,
+    Stop {
+        attempt: u32,
+    },
+    /// The last stop failed: is it still running?
+    StatusAfterStop,
+}
+
+#[derive(Debug, Clone)]
+struct Work {
+    task: Task,
+    /// Resource index within the group.
+    index: usize,
+    step: Step,
+    job: u64,
+    /// A stop retry waits until then (monotonic ms).
+    retry_at: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct ResourceManager {
+    me: String,
+    groups: Vec<ResourceGroup>,
+    /// Groups this node runs (as far as it knows: set when a start completes).
+    held: Vec<bool>,
+    /// Who asked for each pending `Answer` task, and whether we ran the group then.
+    answers: VecDeque<(usize, String, bool)>,
+    queue: VecDeque<Task>,
+    work: Option<Work>,
+    next_job: u64,
+    shutting_down: bool,
+    actions: VecDeque<RmAction>,
+}
+
+impl ResourceManager {
+    pub fn new(me: &str, groups: Vec<ResourceGroup>) -> ResourceManager {
+        let n = groups.len();
+        ResourceManager {
+            me: me.to_ascii_lowercase(),
+            groups,
+            held: vec![false; n],
+            answers: VecDeque::new(),
+            queue: VecDeque::new(),
+            work: None,
+            next_job: 1,
+            shutting_down: false,
+            actions: VecDeque::new(),
+        }
+    }
+
+    pub fn poll_action(&mut self) -> Option<RmAction> {
+        self.actions.pop_front()
+    }
+
+    /// The groups this node runs, by key.
+    pub fn held_keys(&self) -> Vec<&str> {
+        self.groups
+            .iter()
+            .zip(&self.held)
+            .filter(|(_, h)| **h)
+            .map(|(g, _)| g.key())
+            .collect()
+    }
+
+    /// `cl_status rscstatus` in legacy mode: `none`, or `transition` while work runs.
+    pub fn rscstatus(&self) -> &'static str {
+        if self.work.is_some() || !self.queue.is_empty() {
+            "transition"
+        } else {
+            "none"
+        }
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.work.is_none() && self.queue.is_empty()
+    }
+
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.work.as_ref().and_then(|w| w.retry_at)
+    }
+
+    fn log(&mut self, level: LogLevel, text: String) {
+        self.actions.push_back(RmAction::Log(level, text));
+    }
+
+    fn group_by_key(&self, key: &str) -> Option<usize> {
+        self.groups.iter().position(|g| g.key() == key)
+    }
+
+    fn enqueue(&mut self, t: Task) {
+        if !self.queue.contains(&t) && self.work.as_ref().is_none_or(|w| w.task != t) {
+            self.queue.push_back(t);
+        }
+    }
+
+    /// Comm-up: ask for our own groups (`active` counts the nodes that are `active`, us
+    /// included). Alone, we grant them to ourselves, as 3.0.6 does.
+    pub fn comm_up(&mut self, active: usize) {
+        let own: Vec<usize> = (0..self.groups.len())
+            .filter(|&g| self.groups[g].node == self.me)
+            .collect();
+        if own.is_empty() {
+            self.log(
+                LogLevel::Info,
+                "No local resources [ResourceManager listkeys] to acquire.".into(),
+            );
+        }
+        for g in own {
+            let key = self.groups[g].key().to_string();
+            let mut m = Msg::new();
+            if active < 2 {
+                m.add_str("t", "ip-request-resp")
+                    .add_str("dest", &self.me.clone())
+                    .add_str("ipaddr", &key)
+                    .add_str("weown", "yes")
+                    .add_str("ok", "OK");
+            } else {
+                m.add_str("t", "ip-request").add_str("ipaddr", &key);
+            }
+            self.actions.push_back(RmAction::Send(m));
+        }
+        self.log(
+            LogLevel::Info,
+            "Local Resource acquisition completed.".into(),
+        );
+    }
+
+    /// A message from the cluster; `from` is its sender (ourselves for our own messages).
+    pub fn message(&mut self, from: &str, msg: &Msg) {
+        let from = from.to_ascii_lowercase();
+        match msg.get_str("t") {
+            Some("ip-request") if from != self.me && !self.shutting_down => {
+                let Some(g) = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k)) else {
+                    return;
+                };
+                let weown = self.held[g];
+                if weown {
+                    self.enqueue(Task::Give(g));
+                }
+                self.answers.push_back((g, from, weown));
+                self.queue.push_back(Task::Answer(g));
+            }
+            Some("ip-request-resp") if !self.shutting_down => {
+                let for_us = msg
+                    .get_str("dest")
+                    .is_some_and(|d| d.eq_ignore_ascii_case(&self.me));
+                if !for_us || msg.get_str("ok") != Some("OK") {
+                    return;
+                }
+                let Some(g) = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k)) else {
+                    return;
+                };
+                let key = self.groups[g].key().to_string();
+                let weown = msg.get_str("weown").unwrap_or("");
+                self.log(
+                    LogLevel::Info,
+                    format!("ip-request-resp: received ip-request-resp {key} OK {weown}"),
+                );
+                self.enqueue(Task::Take(g));
+            }
+            Some("shutdone") if from != self.me && !self.shutting_down => {
+                self.take_groups_of(&from);
+            }
+            _ => {}
+        }
+        self.advance();
+    }
+
+    /// A peer was declared dead: its groups are ours now.
+    pub fn node_dead(&mut self, node: &str) {
+        let node = node.to_ascii_lowercase();
+        if self.shutting_down {
+            self.log(
+                LogLevel::Info,
+                "Resource takeover cancelled - shutdown in progress.".into(),
+            );
+            return;
+        }
+        let mut m = Msg::new();
+        m.add_str("t", "stonith")
+            .add_str("node", &node)
+            .add_str("result", "n_stnth");
+        self.actions.push_back(RmAction::Send(m));
+        self.log(LogLevel::Warn, "No STONITH device configured.".into());
+        self.log(LogLevel::Warn, "Shared disks are not protected.".into());
+        self.take_groups_of(&node);
+        // Our own groups too, should any be missing (forced acquire, 4.4 step 4).
+        for g in 0..self.groups.len() {
+            if self.groups[g].node == self.me && !self.held[g] {
+                self.enqueue(Task::Take(g));
+            }
+        }
+        self.advance();
+    }
+
+    fn take_groups_of(&mut self, node: &str) {
+        let theirs: Vec<usize> = (0..self.groups.len())
+            .filter(|&g| self.groups[g].node == node)
+            .collect();
+        if theirs.is_empty() {
+            return;
+        }
+        self.log(
+            LogLevel::Info,
+            format!("Resources being acquired from {node}."),
+        );
+        for g in theirs {
+            if !self.held[g] {
+                let key = self.groups[g].key().to_string();
+                self.log(LogLevel::Info, format!("Taking over resource group {key}"));
+                self.enqueue(Task::Take(g));
+            }
+        }
+    }
+
+    /// Graceful stop: release every group, in haresources order, whatever we hold (stops are
+    /// idempotent), then `Released`.
+    pub fn shutdown(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        self.log(LogLevel::Info, "Giving up all HA resources.".into());
+        self.queue.retain(|t| matches!(t, Task::Give(_)));
+        for g in 0..self.groups.len() {
+            self.enqueue(Task::Give(g));
+        }
+        self.queue.push_back(Task::Released);
+        self.advance();
+    }
+
+    pub fn handle_timeout(&mut self, now: Now) {
+        let due = self
+            .work
+            .as_ref()
+            .and_then(|w| w.retry_at)
+            .is_some_and(|t| t <= now.mono_ms);
+        if due {
+            if let Some(w) = self.work.as_mut() {
+                w.retry_at = None;
+            }
+            self.run_step();
+        }
+    }
+
+    /// A script run ended.
+    pub fn script_done(&mut self, now: Now, job: u64, result: ScriptResult) {
+        let Some(w) = self.work.clone().filter(|w| w.job == job) else {
+            return;
+        };
+        let (g, forward) = match w.task {
+            Task::Take(g) => (g, true),
+            Task::Give(g) => (g, false),
+            _ => return,
+        };
+        let r = self.groups[g].resources[w.index].clone();
+        let path = format!(
+            "{}{}",
+            r.script,
+            r.args.iter().map(|a| format!(" {a}")).collect::<String>()
+        );
+        let ok = match &result {
+            ScriptResult::Done { code, .. } => *code == 0,
+            ScriptResult::NotFound => {
+                self.log(
+                    LogLevel::Error,
+                    format!("Cannot locate resource script {}", r.script),
+                );
+                false
+            }
+            ScriptResult::Failed(why) => {
+                self.log(LogLevel::Error, format!("{path} {}: {why}", w.step_name()));
+                false
+            }
+        };
+        match w.step {
+            Step::Status => {
+                let running = matches!(&result, ScriptResult::Done { stdout, .. } if status_says_running(stdout));
+                if running {
+                    self.next_resource(forward);
+                } else {
+                    self.set_step(Step::Start);
+                }
+            }
+            Step::Start => {
+                if ok {
+                    self.next_resource(forward);
+                } else {
+                    if let ScriptResult::Done { code, .. } = result {
+                        self.log(
+                            LogLevel::Error,
+                            format!("Return code {code} from {path} start"),
+                        );
+                    }
+                    self.log(
+                        LogLevel::Crit,
+                        format!("Giving up resources due to failure of {}", r.spec),
+                    );
+                    // Release what was started of it; never report the group as held.
+                    self.work = None;
+                    self.held[g] = false;
+                    self.queue.push_front(Task::Give(g));
+                }
+            }
+            Step::Stop { attempt } => {
+                if ok {
+                    self.next_resource(forward);
+                } else if attempt < STOP_RETRIES {
+                    self.log(
+                        LogLevel::Info,
+                        format!("Retrying failed stop operation [{}]", r.spec),
+                    );
+                    if let Some(w) = self.work.as_mut() {
+                        w.step = Step::Stop {
+                            attempt: attempt + 1,
+                        };
+                        w.retry_at = Some(now.mono_ms + STOP_RETRY_MS);
+                    }
+                    return;
+                } else {
+                    self.set_step(Step::StatusAfterStop);
+                }
+            }
+            Step::StatusAfterStop => {
+                let running = matches!(&result, ScriptResult::Done { stdout, .. } if status_says_running(stdout));
+                if running {
+                    // 3.0.6 reboots the machine here; we say it loudly and keep going.
+                    self.log(
+                        LogLevel::Crit,
+                        format!("Resource STOP failure. Reboot required! ({})", r.spec),
+                    );
+                } else {
+                    self.log(
+                        LogLevel::Error,
+                        format!("Resource script for {} probably not LSB-compliant.", r.spec),
+                    );
+                    self.log(
+                        LogLevel::Warn,
+                        format!(
+                            "it ({}) MUST succeed on a stop when already stopped",
+                            r.spec
+                        ),
+                    );
+                    self.log(LogLevel::Warn, "Machine reboot narrowly avoided!".into());
+                }
+                self.next_resource(forward);
+            }
+        }
+        self.advance();
+    }
+
+    fn set_step(&mut self, step: Step) {
+        if let Some(w) = self.work.as_mut() {
+            w.step = step;
+        }
+        self.run_step();
+    }
+
+    /// Move to the next resource of the group (left to right to take, right to left to give),
+    /// or finish the group.
+    fn next_resource(&mut self, forward: bool) {
+        let Some(w) = self.work.as_mut() else { return };
+        let g = match w.task {
+            Task::Take(g) | Task::Give(g) => g,
+            _ => return,
+        };
+        let n = self.groups[g].resources.len();
+        let next = if forward {
+            w.index + 1
+        } else {
+            w.index.wrapping_sub(1)
+        };
+        if next < n {
+            w.index = next;
+            w.step = if forward {
+                Step::Status
+            } else {
+                Step::Stop { attempt: 0 }
+            };
+            self.run_step();
+            return;
+        }
+        self.work = None;
+        if forward {
+            self.held[g] = true;
+            let key = self.groups[g].key().to_string();
+            self.log(LogLevel::Info, format!("Resource group {key} acquired."));
+        } else {
+            let key = self.groups[g].key().to_string();
+            self.log(LogLevel::Info, format!("Resource group {key} released."));
+        }
+    }
+
+    /// Start the next queued task when nothing runs.
+    fn advance(&mut self) {
+        while self.work.is_none() {
+            let Some(task) = self.queue.pop_front() else {
+                return;
+            };
+            match task {
+                Task::Take(g) => {
+                    if self.held[g] {
+                        continue;
+                    }
+                    let g_ = &self.groups[g];
+                    let text = format!(
+                        "Acquiring resource group: {} {}",
+                        g_.node,
+                        g_.resources
+                            .iter()
+                            .map(|r| r.spec.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
+                    self.log(LogLevel::Info, text);
+                    self.work = Some(Work {
+                        task,
+                        index: 0,
+                        step: Step::Status,
+                        job: 0,
+                        retry_at: None,
+                    });
+                    self.run_step();
+                }
+                Task::Give(g) => {
+                    self.held[g] = false;
+                    let g_ = &self.groups[g];
+                    let text = format!(
+                        "Releasing resource group: {} {}",
+                        g_.node,
+                        g_.resources
+                            .iter()
+                            .map(|r| r.spec.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
+                    let last = g_.resources.len().saturating_sub(1);
+                    self.log(LogLevel::Info, text);
+                    self.work = Some(Work {
+                        task,
+                        index: last,
+                        step: Step::Stop { attempt: 0 },
+                        job: 0,
+                        retry_at: None,
+                    });
+                    self.run_step();
+                }
+                Task::Answer(g) => {
+                    let Some(pos) = self.answers.iter().position(|(ag, _, _)| *ag == g) else {
+                        continue;
+                    };
+                    let Some((_, node, weown)) = self.answers.remove(pos) else {
+                        continue;
+                    };
+                    // The group was released before this answer (queue order): go ahead.
+                    let mut m = Msg::new();
+                    m.add_str("t", "ip-request-resp")
+                        .add_str("dest", &node)
+                        .add_str("ipaddr", self.groups[g].key())
+                        .add_str("weown", if weown { "yes" } else { "no" })
+                        .add_str("ok", "OK");
+                    self.actions.push_back(RmAction::Send(m));
+                }
+                Task::Released => {
+                    self.log(LogLevel::Info, "All HA resources relinquished.".into());
+                    self.actions.push_back(RmAction::Released);
+                }
+            }
+        }
+    }
+
+    /// Ask the runtime to run the current step.
+    fn run_step(&mut self) {
+        let job = self.next_job;
+        let Some(w) = self.work.as_mut() else { return };
+        let g = match w.task {
+            Task::Take(g) | Task::Give(g) => g,
+            _ => return,
+        };
+        self.next_job += 1;
+        w.job = job;
+        let op = match w.step {
+            Step::Status | Step::StatusAfterStop => Op::Status,
+            Step::Start => Op::Start,
+            Step::Stop { .. } => Op::Stop,
+        };
+        let resource = self.groups[g].resources[w.index].clone();
+        self.actions.push_back(RmAction::Run { job, resource, op });
+    }
+}
+
+impl Work {
+    fn step_name(&self) -> &'static str {
+        match self.step {
+            Step::Status | Step::StatusAfterStop => "status",
+            Step::Start => "start",
+            Step::Stop { .. } => "stop",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::haresources;
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn groups() -> Vec<ResourceGroup> {
+        let text = "alice Marker::a1 Marker::a2\nbob Marker::b1\n";
+        haresources::parse(
+            text,
+            Path::new("haresources"),
+            &["alice".into(), "bob".into()],
+        )
+        .unwrap()
+    }
+
+    /// Scripts that work: `running` holds what is started; `fail_start` fails its start once
+    /// asked; `fail_stop` fails every stop.
+    #[derive(Default)]
+    struct World {
+        running: BTreeSet<String>,
+        calls: Vec<String>,
+        sent: Vec<Msg>,
+        logs: Vec<String>,
+        released: bool,
+        fail_start: Option<String>,
+        fail_stop: Option<String>,
+    }
+
+    fn pump(rm: &mut ResourceManager, w: &mut World, now: u64) {
+        let at = Now {
+            mono_ms: now,
+            unix_secs: 0,
+        };
+        while let Some(a) = rm.poll_action() {
+            match a {
+                RmAction::Run { job, resource, op } => {
+                    let name = resource.spec.clone();
+                    w.calls.push(format!("{name} {}", op.as_str()));
+                    let result = match op {
+                        Op::Status => {
+                            let st = if w.running.contains(&name) {
+                                "running"
+                            } else {
+                                "stopped"
+                            };
+                            ScriptResult::Done {
+                                code: 0,
+                                stdout: st.into(),
+                            }
+                        }
+                        Op::Start if w.fail_start.as_deref() == Some(name.as_str()) => {
+                            ScriptResult::Done {
+                                code: 1,
+                                stdout: String::new(),
+                            }
+                        }
+                        Op::Start => {
+                            w.running.insert(name);
+                            ScriptResult::Done {
+                                code: 0,
+                                stdout: String::new(),
+                            }
+                        }
+                        Op::Stop if w.fail_stop.as_deref() == Some(name.as_str()) => {
+                            ScriptResult::Done {
+                                code: 1,
+                                stdout: String::new(),
+                            }
+                        }
+                        Op::Stop => {
+                            w.running.remove(&name);
+                            ScriptResult::Done {
+                                code: 0,
+                                stdout: String::new(),
+                            }
+                        }
+                    };
+                    rm.script_done(at, job, result);
+                }
+                RmAction::Send(m) => w.sent.push(m),
+                RmAction::Log(_, t) => w.logs.push(t),
+                RmAction::Released => w.released = true,
+            }
+        }
+    }
+
+    fn own(rm: &mut ResourceManager, w: &mut World) {
+        // Our own messages come back to us, as they do in the cluster.
+        let mine: Vec<Msg> = std::mem::take(&mut w.sent);
+        for m in &mine {
+            rm.message("alice", m);
+        }
+        w.sent = mine;
+    }
+
+    #[test]
+    fn alone_at_comm_up_grants_itself_and_starts_left_to_right() {
+        let (mut rm, mut w) = (ResourceManager::new("alice", groups()), World::default());
+        w.running.insert("Marker::a1".into());
+        rm.comm_up(1);
+        pump(&mut rm, &mut w, 0);
+        assert_eq!(w.sent[0].get_str("t"), Some("ip-request-resp"));
+        own(&mut rm, &mut w);
+        pump(&mut rm, &mut w, 0);
+        // Every resource is checked, the running one is not started again.
+        assert_eq!(
+            w.calls,
+            ["Marker::a1 status", "Marker::a2 status", "Marker::a2 start"]
+        );
+        assert_eq!(rm.held_keys(), ["Marker::a1"]);
+        assert_eq!(rm.rscstatus(), "none");
+    }
+
+    #[test]
+    fn with_a_peer_it_asks_and_the_holder_gives_back() {
+        let (mut alice, mut wa) = (ResourceManager::new("alice", groups()), World::default());
+        let (mut bob, mut wb) = (ResourceManager::new("bob", groups()), World::default());
+        // bob holds alice's group (she was away).
+        bob.node_dead("alice");
+        pump(&mut bob, &mut wb, 0);
+        assert_eq!(bob.held_keys(), ["Marker::a1", "Marker::b1"]);
+        assert!(wb.sent.iter().any(|m| m.get_str("t") == Some("stonith")));
+        alice.comm_up(2);
+        pump(&mut alice, &mut wa, 0);
+        let req = wa.sent.pop().unwrap();
+        assert_eq!(req.get_str("t"), Some("ip-request"));
+        wb.calls.clear();
+        bob.message("alice", &req);
+        pump(&mut bob, &mut wb, 0);
+        assert_eq!(
+            wb.calls,
+            ["Marker::a2 stop", "Marker::a1 stop"],
+            "right to left"
+        );
+        let resp = wb.sent.pop().unwrap();
+        assert_eq!(
+            (resp.get_str("dest"), resp.get_str("weown")),
+            (Some("alice"), Some("yes"))
+        );
+        alice.message("bob", &resp);
+        pump(&mut alice, &mut wa, 0);
+        assert_eq!(alice.held_keys(), ["Marker::a1"]);
+        assert_eq!(bob.held_keys(), ["Marker::b1"]);
+    }
+
+    #[test]
+    fn graceful_stop_releases_every_group_then_reports() {
+        let (mut rm, mut w) = (ResourceManager::new("alice", groups()), World::default());
+        rm.node_dead("bob");
+        pump(&mut rm, &mut w, 0);
+        w.calls.clear();
+        rm.shutdown();
+        pump(&mut rm, &mut w, 0);
+        assert_eq!(
+            w.calls,
+            ["Marker::a2 stop", "Marker::a1 stop", "Marker::b1 stop"]
+        );
+        assert!(w.released && rm.held_keys().is_empty());
+        // A peer's death during the stop takes nothing over.
+        rm.node_dead("bob");
+        pump(&mut rm, &mut w, 0);
+        assert!(w.logs.iter().any(|l| l.contains("takeover cancelled")));
+    }
+
+    #[test]
+    fn a_failed_start_releases_the_group_and_never_reports_it_held() {
+        let (mut rm, mut w) = (ResourceManager::new("alice", groups()), World::default());
+        w.fail_start = Some("Marker::a2".into());
+        rm.comm_up(1);
+        pump(&mut rm, &mut w, 0);
+        own(&mut rm, &mut w);
+        pump(&mut rm, &mut w, 0);
+        assert!(w
+            .logs
+            .iter()
+            .any(|l| l == "Giving up resources due to failure of Marker::a2"));
+        assert!(rm.held_keys().is_empty());
+        assert!(
+            !w.running.contains("Marker::a1"),
+            "what was started is stopped again"
+        );
+    }
+
+    #[test]
+    fn a_failing_stop_is_retried_ten_times_a_second_apart() {
+        let (mut rm, mut w) = (ResourceManager::new("alice", groups()), World::default());
+        w.fail_stop = Some("Marker::b1".into());
+        rm.shutdown();
+        pump(&mut rm, &mut w, 0);
+        let mut t = 0;
+        while !w.released && t < 20_000 {
+            t += 100;
+            rm.handle_timeout(Now {
+                mono_ms: t,
+                unix_secs: 0,
+            });
+            pump(&mut rm, &mut w, t);
+        }
+        assert!(w.released);
+        assert_eq!(
+            w.calls.iter().filter(|c| *c == "Marker::b1 stop").count(),
+            11
+        );
+        assert!((10_000..11_000).contains(&t), "released at {t}");
+        assert!(w
+            .logs
+            .iter()
+            .any(|l| l == "Machine reboot narrowly avoided!"));
+    }
+
+    #[test]
+    fn status_output_rules() {
+        assert!(status_says_running("running"));
+        assert!(status_says_running("apache2 is running (pid 42)"));
+        assert!(status_says_running("OK"));
+        assert!(!status_says_running("stopped"));
+        assert!(!status_says_running("apache2 is not running"));
+        assert!(!status_says_running("NOT RUNNING"));
+        assert!(!status_says_running(""));
+    }
+}
