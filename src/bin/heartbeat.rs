@@ -89,10 +89,15 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let defaults = Paths::default();
+    // The daemon works in <statedir>/cores/root: relative paths would stop meaning anything.
+    let absolute = |p: PathBuf| match std::env::current_dir() {
+        Ok(cwd) if p.is_relative() => cwd.join(p),
+        _ => p,
+    };
     let paths = Paths {
-        confdir: args.confdir.clone().unwrap_or(defaults.confdir),
-        statedir: args.statedir.clone().unwrap_or(defaults.statedir),
-        rundir: args.rundir.clone().unwrap_or(defaults.rundir),
+        confdir: absolute(args.confdir.clone().unwrap_or(defaults.confdir)),
+        statedir: absolute(args.statedir.clone().unwrap_or(defaults.statedir)),
+        rundir: absolute(args.rundir.clone().unwrap_or(defaults.rundir)),
     };
     let opts = cli::Options {
         paths,

@@ -12,10 +12,15 @@ use super::control::{ControlServer, Reply, Request};
 use super::fifo::FifoReader;
 use super::links::Link;
 use super::paths::Paths;
+use super::script_env;
+use super::scripts::{self, ChildPool, ExitKind};
 use super::signals::{Signal, Signals};
 use super::watchdog::{self, Watchdog};
 use super::{daemon, log as hblog, pidfile, state};
+use crate::cluster::resources::{Op as ResourceOp, ResourceManager, RmAction, ScriptResult};
+use crate::cluster::NodeStatus;
 use crate::cluster::{Action, Identity, LogLevel, Membership, Now, Params};
+use crate::config::AutoFailback;
 use crate::config::{Config, MsgFmt};
 use crate::media::udp::{self, OpenOptions};
 use crate::status::{ClusterView, RSC_NONE};
@@ -27,6 +32,8 @@ const SIGNAL_TOKEN: Token = Token(0);
 const CONTROL_TOKEN: Token = Token(1);
 /// The FIFO scripts write cluster messages into.
 const FIFO_TOKEN: Token = Token(2);
+/// Resource scripts' output pipes use tokens from here (below the control connections).
+const CHILD_BASE: usize = 1 << 20;
 const CONTROL_CONN_BASE: usize = 1 << 24;
 /// Medium i listens on Token(MEDIA_BASE + i).
 const MEDIA_BASE: usize = 16;
@@ -111,6 +118,10 @@ struct Daemon {
     watchdog: Option<Watchdog>,
     /// `respawn` / `failfast` clients, started at comm-up.
     clients: Clients,
+    /// The legacy resource manager; None with `-M`, and (for now) in negotiated mode.
+    rm: Option<ResourceManager>,
+    /// Resource script runs.
+    children: ChildPool,
     /// What `cl_status rscstatus` says (`none`, `local`, `foreign`, `all`, `transition`); the
     /// resource manager keeps it current. None when resources are not managed (`-M`).
     rscstatus: Option<String>,
@@ -256,6 +267,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
     }
     let auth = Authenticator::new(cfg.authkeys.clone());
     let clients = Clients::new(&cfg.hacf.clients);
+    let rm = resource_manager(opts, &cfg, &node);
     let mut d = Daemon {
         auth,
         opts: opts.clone(),
@@ -271,11 +283,28 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         fifo,
         watchdog,
         clients,
+        rm,
+        children: ChildPool::new(CHILD_BASE),
         rscstatus: opts.manage_resources.then(|| RSC_NONE.to_string()),
     };
     d.refresh_loadavg(now);
     d.drain();
     d.main_loop(&mut signals)
+}
+
+/// The resource manager for this configuration, if it manages resources.
+fn resource_manager(opts: &Options, cfg: &Config, node: &str) -> Option<ResourceManager> {
+    if !opts.manage_resources {
+        return None;
+    }
+    if cfg.hacf.auto_failback != AutoFailback::Legacy {
+        hblog::emit(
+            LogLevel::Error,
+            "auto_failback on|off: this build manages resources only in legacy mode (no auto_failback line, or auto_failback legacy); no resource group will be started or taken over",
+        );
+        return None;
+    }
+    Some(ResourceManager::new(node, cfg.groups.clone()))
 }
 
 /// Create (if needed) and open the FIFO; without it the daemon runs, scripts that write to it
@@ -371,6 +400,9 @@ impl Daemon {
                     }
                     FIFO_TOKEN => self.on_fifo(),
                     t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t),
+                    t if self.children.owns(t) => {
+                        self.children.on_readable(self.poll.registry(), t)
+                    }
                     Token(t) if t >= MEDIA_BASE => self.read_medium(t - MEDIA_BASE, &mut buf),
                     _ => {}
                 }
@@ -393,6 +425,13 @@ impl Daemon {
                 self.refresh_loadavg(now);
                 self.cluster.handle_timeout(now);
             }
+            if let Some(rm) = self.rm.as_mut() {
+                if rm.poll_timeout().is_some_and(|t| t <= now.mono_ms) {
+                    rm.handle_timeout(now);
+                }
+            }
+            // Scripts past their time limit are killed; their exit arrives with SIGCHLD.
+            self.children.enforce_timeouts(Instant::now());
             self.drain();
             if let Some(c) = self.control.as_mut() {
                 c.expire(Instant::now());
@@ -403,7 +442,19 @@ impl Daemon {
     /// The earliest moment the cluster or a medium needs attention.
     fn next_timer(&self) -> Option<u64> {
         let media = self.links.iter().filter_map(Link::next_timer);
-        self.cluster.poll_timeout().into_iter().chain(media).min()
+        let rm = self.rm.as_ref().and_then(ResourceManager::poll_timeout);
+        let now = self.clock.now().mono_ms;
+        let children = self
+            .children
+            .next_deadline()
+            .map(|d| now + d.saturating_duration_since(Instant::now()).as_millis() as u64);
+        self.cluster
+            .poll_timeout()
+            .into_iter()
+            .chain(media)
+            .chain(rm)
+            .chain(children)
+            .min()
     }
 
     /// Scripts wrote to the FIFO: each message goes to the cluster, as with the original.
@@ -482,6 +533,18 @@ impl Daemon {
 
     /// Carry out everything the state machine asked for.
     fn drain(&mut self) {
+        loop {
+            self.drain_membership();
+            if !self.drain_resources() {
+                break;
+            }
+        }
+        if let Some(rm) = self.rm.as_ref() {
+            self.rscstatus = Some(rm.rscstatus().to_string());
+        }
+    }
+
+    fn drain_membership(&mut self) {
         while let Some(a) = self.cluster.poll_action() {
             match a {
                 Action::Send(bytes) => {
@@ -499,9 +562,48 @@ impl Daemon {
                         LogLevel::Debug,
                         &format!("received {t} message from {from}"),
                     );
+                    if let Some(rm) = self.rm.as_mut() {
+                        rm.message(&from, &msg);
+                    }
                 }
-                Action::CommUp => self.clients.start_all(),
-                Action::NodeDead(_) | Action::NodeStatus(..) => {}
+                Action::CommUp => {
+                    self.clients.start_all();
+                    // A peer counts when it is up or active, or has been heard from at all:
+                    // comm-up may come before its first status message. When in doubt we ask
+                    // (`ip-request`); a peer that does not run the group answers `weown=no`.
+                    let cluster = &self.cluster;
+                    let heard = |n: &str| {
+                        cluster
+                            .link_status(n)
+                            .is_some_and(|links| links.iter().any(|(_, up)| *up))
+                    };
+                    let active = self
+                        .cfg
+                        .hacf
+                        .nodes
+                        .iter()
+                        .filter(|n| {
+                            **n == self.node
+                                || match cluster.node_status(n) {
+                                    Some(NodeStatus::Active | NodeStatus::Up) => true,
+                                    Some(NodeStatus::Init) => heard(n),
+                                    _ => false,
+                                }
+                        })
+                        .count();
+                    if let Some(rm) = self.rm.as_mut() {
+                        rm.comm_up(active);
+                    }
+                }
+                Action::NodeDead(node) => {
+                    // Ping nodes hold no resources.
+                    if self.cfg.hacf.nodes.contains(&node) {
+                        if let Some(rm) = self.rm.as_mut() {
+                            rm.node_dead(&node);
+                        }
+                    }
+                }
+                Action::NodeStatus(..) => {}
                 Action::ShutdownComplete => {
                     self.clients.stop_all(Duration::from_secs(10));
                     hblog::emit(
@@ -512,6 +614,93 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// Carry out what the resource manager asked for; script results that are known at once
+    /// (no such script, could not start) go back to it in the same turn.
+    fn drain_resources(&mut self) -> bool {
+        let mut any = false;
+        loop {
+            let Some(a) = self.rm.as_mut().and_then(|rm| rm.poll_action()) else {
+                return any;
+            };
+            any = true;
+            let now = self.clock.now();
+            match a {
+                RmAction::Send(msg) => {
+                    self.cluster.send_message(now, msg.clone());
+                    // A node handles its own messages too (3.0.6 does it before sending).
+                    let me = self.node.clone();
+                    if let Some(rm) = self.rm.as_mut() {
+                        rm.message(&me, &msg);
+                    }
+                }
+                RmAction::Log(level, text) => hblog::emit(level, &text),
+                RmAction::Released => self.cluster.shutdown(now),
+                RmAction::Run { job, resource, op } => {
+                    let dirs = [self.opts.paths.resource_dir(), PathBuf::from("/etc/init.d")];
+                    let immediate = match scripts::find_script(&resource.script, &dirs) {
+                        None => Some(ScriptResult::NotFound),
+                        Some(program) => {
+                            hblog::emit(
+                                LogLevel::Info,
+                                &format!(
+                                    "Running {} {} {}",
+                                    program.display(),
+                                    resource.args.join(" "),
+                                    op.as_str()
+                                )
+                                .replace("  ", " "),
+                            );
+                            let mut args = resource.args.clone();
+                            args.push(op.as_str().to_string());
+                            let limit = if op == ResourceOp::Status { 60 } else { 600 };
+                            let job_spec = scripts::Job {
+                                id: job,
+                                program,
+                                args,
+                                env: script_env::base(
+                                    &self.cfg.hacf,
+                                    &self.opts.paths,
+                                    &self.node,
+                                    hblog::debug_level(),
+                                ),
+                                timeout: Duration::from_secs(limit),
+                                label: format!("{}({})", resource.script, resource.spec),
+                            };
+                            self.children
+                                .spawn(self.poll.registry(), job_spec, Instant::now())
+                                .err()
+                                .map(|f| ScriptResult::Failed(format!("{:?}", f.exit)))
+                        }
+                    };
+                    if let (Some(r), Some(rm)) = (immediate, self.rm.as_mut()) {
+                        rm.script_done(now, job, r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Children that ended: their results go to the resource manager.
+    fn reap_children(&mut self) {
+        let done = self.children.reap(self.poll.registry(), Instant::now());
+        for f in done {
+            let result = match f.exit {
+                ExitKind::Exited(code) => ScriptResult::Done {
+                    code,
+                    stdout: f.stdout,
+                },
+                ExitKind::Signaled(sig) => ScriptResult::Failed(format!("killed by signal {sig}")),
+                ExitKind::TimedOut => ScriptResult::Failed("timed out".into()),
+                ExitKind::SpawnFailed(e) => ScriptResult::Failed(e),
+            };
+            let now = self.clock.now();
+            if let Some(rm) = self.rm.as_mut() {
+                rm.script_done(now, f.id, result);
+            }
+        }
+        self.drain();
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -532,10 +721,16 @@ impl Daemon {
                     LogLevel::Info,
                     &format!("Heartbeat shutdown in progress. ({pid})"),
                 );
-                hblog::emit(LogLevel::Info, "Giving up all HA resources.");
-                hblog::emit(LogLevel::Info, "All HA resources relinquished.");
                 let now = self.clock.now();
-                self.cluster.shutdown(now);
+                match self.rm.as_mut() {
+                    // The resource manager releases everything, then `Released` stops us.
+                    Some(rm) => rm.shutdown(),
+                    None => {
+                        hblog::emit(LogLevel::Info, "Giving up all HA resources.");
+                        hblog::emit(LogLevel::Info, "All HA resources relinquished.");
+                        self.cluster.shutdown(now);
+                    }
+                }
             }
             Signal::Hup => self.reload(),
             Signal::Usr1 | Signal::Usr2 => {
@@ -557,7 +752,10 @@ impl Daemon {
                     &format!("debug now set to {new} [pid {}]", std::process::id()),
                 );
             }
-            Signal::Chld => self.clients.reap(),
+            Signal::Chld => {
+                self.clients.reap();
+                self.reap_children();
+            }
         }
     }
 
