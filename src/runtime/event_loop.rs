@@ -122,6 +122,8 @@ struct Daemon {
     rm: Option<ResourceManager>,
     /// Resource script runs.
     children: ChildPool,
+    /// Comm-up happened but the resource manager has not been told (see `try_rm_comm_up`).
+    rm_comm_up_pending: bool,
     /// What `cl_status rscstatus` says (`none`, `local`, `foreign`, `all`, `transition`); the
     /// resource manager keeps it current. None when resources are not managed (`-M`).
     rscstatus: Option<String>,
@@ -285,6 +287,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         clients,
         rm,
         children: ChildPool::new(CHILD_BASE),
+        rm_comm_up_pending: false,
         rscstatus: opts.manage_resources.then(|| RSC_NONE.to_string()),
     };
     d.refresh_loadavg(now);
@@ -568,34 +571,11 @@ impl Daemon {
                 }
                 Action::CommUp => {
                     self.clients.start_all();
-                    // A peer counts when it is up or active, or has been heard from at all:
-                    // comm-up may come before its first status message. When in doubt we ask
-                    // (`ip-request`); a peer that does not run the group answers `weown=no`.
-                    let cluster = &self.cluster;
-                    let heard = |n: &str| {
-                        cluster
-                            .link_status(n)
-                            .is_some_and(|links| links.iter().any(|(_, up)| *up))
-                    };
-                    let active = self
-                        .cfg
-                        .hacf
-                        .nodes
-                        .iter()
-                        .filter(|n| {
-                            **n == self.node
-                                || match cluster.node_status(n) {
-                                    Some(NodeStatus::Active | NodeStatus::Up) => true,
-                                    Some(NodeStatus::Init) => heard(n),
-                                    _ => false,
-                                }
-                        })
-                        .count();
-                    if let Some(rm) = self.rm.as_mut() {
-                        rm.comm_up(active);
-                    }
+                    self.rm_comm_up_pending = true;
+                    self.try_rm_comm_up();
                 }
                 Action::NodeDead(node) => {
+                    self.try_rm_comm_up();
                     // Ping nodes hold no resources.
                     if self.cfg.hacf.nodes.contains(&node) {
                         if let Some(rm) = self.rm.as_mut() {
@@ -603,7 +583,7 @@ impl Daemon {
                         }
                     }
                 }
-                Action::NodeStatus(..) => {}
+                Action::NodeStatus(..) => self.try_rm_comm_up(),
                 Action::ShutdownComplete => {
                     self.clients.stop_all(Duration::from_secs(10));
                     hblog::emit(
@@ -613,6 +593,36 @@ impl Daemon {
                     self.exit = Some(0);
                 }
             }
+        }
+    }
+
+    /// Resource acquisition at comm-up counts the peers that are `active` (3.0.6's rule: one
+    /// that is only `up` has not reached its own comm-up and would ignore an `ip-request`).
+    /// Comm-up can come before a peer's first status message; then we wait for it.
+    fn try_rm_comm_up(&mut self) {
+        if !self.rm_comm_up_pending {
+            return;
+        }
+        let peers: Vec<&String> = self
+            .cfg
+            .hacf
+            .nodes
+            .iter()
+            .filter(|n| **n != self.node)
+            .collect();
+        let unknown = peers
+            .iter()
+            .any(|n| self.cluster.node_status(n) == Some(NodeStatus::Init));
+        if unknown {
+            return;
+        }
+        let active = 1 + peers
+            .iter()
+            .filter(|n| self.cluster.node_status(n) == Some(NodeStatus::Active))
+            .count();
+        self.rm_comm_up_pending = false;
+        if let Some(rm) = self.rm.as_mut() {
+            rm.comm_up(active);
         }
     }
 

@@ -1,0 +1,155 @@
+//! Legacy resource management in a mixed pair: a real Heartbeat 3.0.6 node (alice) and ours
+//! (bob), both running the Marker resource. Groups end where two real nodes put them: own
+//! groups at start, takeover on death, failback on return, handover on a graceful stop.
+//! Root and the heartbeat package.
+
+#[macro_use]
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::Signal;
+
+fn runs(marker: &Path, node: &str, svc: &str) -> bool {
+    marker.join(node).join(svc).exists()
+}
+
+fn wait_until(
+    what: &str,
+    limit: Duration,
+    nodes: &mut [&mut dyn NodeInfo],
+    mut ok: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        if Instant::now() >= deadline {
+            panic!("timed out waiting for: {what}\n{}", dump(nodes));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn legacy_mixed_pair_moves_groups_like_two_real_nodes() {
+    if !require_root_or_skip("legacy_mixed_pair_moves_groups_like_two_real_nodes") {
+        return;
+    }
+    let ns = NetnsPair::new("hbrs", "10.250.64");
+    let tmp = TestDir::new("rsc-mixed");
+    let marker: PathBuf = tmp.path.join("marker");
+    fs::create_dir_all(&marker).expect("marker");
+    let mut hacf = HaCf::new(
+        &["alice", "bob"],
+        &ucast_lines("hb0", &[&ns.addr_a(), &ns.addr_b()]),
+    );
+    hacf.extra = vec!["crm off".into()];
+    let haresources = format!(
+        "alice Marker::svcA::{m}\nbob Marker::svcB::{m}\n",
+        m = marker.display()
+    );
+    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("resource.d");
+    for d in [&da, &db] {
+        d.write_config(&hacf, &Auth::lab(AuthMethod::Md5), &haresources);
+    }
+    // The real node: Debian's resource.d plus our Marker; ours: our resource.d.
+    let real_rd = da.conf().join("resource.d");
+    let _ = run_ok(
+        "cp",
+        &[
+            "-r".into(),
+            "/etc/ha.d/resource.d".into(),
+            real_rd.display().to_string(),
+        ],
+    );
+    fs::create_dir_all(&real_rd).expect("resource.d");
+    for f in ["Marker", "rscfuncs.sh"] {
+        fs::copy(ours.join(f), real_rd.join(f)).expect("copy Marker");
+    }
+    std::os::unix::fs::symlink(&ours, db.conf().join("resource.d")).expect("symlink");
+
+    let mut alice = RealNode::start(&da, &ns.ns_a());
+    let mut bob = OurNode::start(&db, Some(&ns.ns_b()), None);
+    wait_mutually_active(
+        &mut alice,
+        &mut bob,
+        Timing::FAST.initdead + Duration::from_secs(3),
+    );
+    let s = Duration::from_secs(8);
+    wait_until(
+        "svcA on alice, svcB on bob",
+        s,
+        &mut [&mut alice, &mut bob],
+        || runs(&marker, "alice", "svcA") && runs(&marker, "bob", "svcB"),
+    );
+
+    // Ours dies: the real node takes svcB.
+    settle(bob.uptime().min(alice.uptime()), Timing::SETTLE);
+    bob.kill();
+    let _ = fs::remove_file(marker.join("bob").join("svcB"));
+    let late = Timing::FAST.death_window().1 + Duration::from_secs(4);
+    wait_until(
+        "real alice takes svcB",
+        late,
+        &mut [&mut alice, &mut bob],
+        || runs(&marker, "alice", "svcB"),
+    );
+
+    // Ours returns: it asks, the real node gives svcB back.
+    bob.restart();
+    wait_until(
+        "svcB back on our bob",
+        Duration::from_secs(12),
+        &mut [&mut alice, &mut bob],
+        || runs(&marker, "bob", "svcB") && !runs(&marker, "alice", "svcB"),
+    );
+
+    // The real node dies: ours takes svcA.
+    settle(bob.uptime().min(alice.uptime()), Timing::SETTLE);
+    alice.kill();
+    let _ = fs::remove_file(marker.join("alice").join("svcA"));
+    wait_until(
+        "our bob takes svcA",
+        late,
+        &mut [&mut alice, &mut bob],
+        || runs(&marker, "bob", "svcA"),
+    );
+
+    // The real node returns: legacy fails back; ours releases svcA when asked.
+    alice.restart();
+    wait_until(
+        "svcA back on real alice",
+        Duration::from_secs(15),
+        &mut [&mut alice, &mut bob],
+        || runs(&marker, "alice", "svcA") && !runs(&marker, "bob", "svcA"),
+    );
+
+    // Ours stops gracefully: the real node takes svcB without waiting for deadtime.
+    settle(bob.uptime().min(alice.uptime()), Timing::SETTLE);
+    let t0 = Instant::now();
+    bob.signal(Signal::SIGTERM);
+    wait_until(
+        "real alice takes svcB at once",
+        Duration::from_secs(8),
+        &mut [&mut alice, &mut bob],
+        || runs(&marker, "alice", "svcB") && !runs(&marker, "bob", "svcB"),
+    );
+    assert!(
+        t0.elapsed() < Timing::FAST.deadtime + Duration::from_secs(1),
+        "handover took {:?}",
+        t0.elapsed()
+    );
+    assert!(bob
+        .wait_exit(Duration::from_secs(10))
+        .is_some_and(|st| st.success()));
+    for svc in ["svcA", "svcB"] {
+        assert!(
+            !(runs(&marker, "alice", svc) && runs(&marker, "bob", svc)),
+            "{svc} on both"
+        );
+    }
+}
