@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A two-node Heartbeat cluster on loopback, no root and no configuration of yours: alice on
 # 127.0.0.1 and bob on 127.0.0.2 (ucast over lo, a free high UDP port), everything in a temp
-# dir that is removed at the end. Shows both nodes active, kills bob, shows how long alice took
-# to declare him dead against deadtime, restarts him, and stops both cleanly.
+# dir that is removed at the end. alice's resource group is the harmless Marker resource `web`.
+# Shows both nodes active and where `web` runs, kills alice, shows bob taking `web` over and how
+# long it took, restarts alice, shows the failback, and stops both cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,13 +31,19 @@ udpport $PORT
 ucast lo 127.0.0.1
 ucast lo 127.0.0.2
 node alice bob
-auto_failback on
 crm off
 CF
   printf 'auth 1\n1 sha1 demo-only-secret\n' > "$DIR/$n/conf/authkeys"
   chmod 600 "$DIR/$n/conf/authkeys"
-  : > "$DIR/$n/conf/haresources"
+  echo "alice Marker::web::$DIR/marker" > "$DIR/$n/conf/haresources"
+  ln -s "$PWD/resource.d" "$DIR/$n/conf/resource.d"
 done
+mkdir -p "$DIR/marker"
+where() { # where the web group runs
+  local on=""
+  for n in alice bob; do [ -e "$DIR/marker/$n/web" ] && on="$on $n"; done
+  echo "   web runs on:${on:- nobody}"
+}
 
 start() { # name address
   "$HB" -f --confdir "$DIR/$1/conf" --statedir "$DIR/$1/state" --rundir "$DIR/$1/run" \
@@ -60,26 +67,39 @@ start alice 127.0.0.1
 start bob 127.0.0.2
 wait_log "$DIR/alice/ha-log" "Status update for node bob: status active" 15
 wait_log "$DIR/bob/ha-log" "Status update for node alice: status active" 15
-show alice 4; show bob 4
+wait_file() { # path seconds
+  local end=$(( $(date +%s) + $2 ))
+  until [ -e "$1" ]; do
+    [ "$(date +%s)" -lt "$end" ] || { echo "demo: timed out waiting for $1" >&2; exit 1; }
+    sleep 0.01
+  done
+}
+wait_file "$DIR/marker/alice/web" 10
+show alice 3; show bob 3
+where
 sleep 6   # past the start-up allowance in the advertised dead time
 
-echo "== killing bob (SIGKILL)"
+echo "== killing alice (SIGKILL), the node running web"
 T0=$(now_ms)
-kill -KILL "$PID_bob"
-wait_log "$DIR/alice/ha-log" "node bob: is dead" 20
+kill -KILL "$PID_alice"
+rm -f "$DIR/marker/alice/web"   # a crashed machine's services are gone with it
+wait_file "$DIR/marker/bob/web" 20
 T1=$(now_ms)
-show alice 2
-echo "   alice declared bob dead $(( T1 - T0 )) ms after the kill (deadtime ${DEADTIME}000 ms; bob's last heartbeat left up to one keepalive before the kill)"
+show bob 6
+where
+echo "   bob took web over $(( T1 - T0 )) ms after the kill (deadtime ${DEADTIME}000 ms; alice's last heartbeat left up to one keepalive before the kill)"
 
-echo "== restarting bob"
-start bob 127.0.0.2
-wait_log "$DIR/alice/ha-log" "Heartbeat restart on node bob" 15
-wait_log "$DIR/bob/ha-log" "Status update for node alice: status active" 15
-show alice 4
+echo "== restarting alice: web fails back to her (no auto_failback line: legacy mode)"
+start alice 127.0.0.1
+wait_log "$DIR/bob/ha-log" "Heartbeat restart on node alice" 15
+wait_file "$DIR/marker/alice/web" 15
+show bob 3
+where
 
 echo "== stopping both (SIGTERM)"
 kill -TERM "$PID_alice" "$PID_bob"
 wait_log "$DIR/alice/ha-log" "alice Heartbeat shutdown complete." 10
 wait_log "$DIR/bob/ha-log" "bob Heartbeat shutdown complete." 10
 show bob 3
+where
 echo "== done"
