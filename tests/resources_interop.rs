@@ -7,31 +7,11 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::thread;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
 use nix::sys::signal::Signal;
-
-fn runs(marker: &Path, node: &str, svc: &str) -> bool {
-    marker.join(node).join(svc).exists()
-}
-
-fn wait_until(
-    what: &str,
-    limit: Duration,
-    nodes: &mut [&mut dyn NodeInfo],
-    mut ok: impl FnMut() -> bool,
-) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        if Instant::now() >= deadline {
-            panic!("timed out waiting for: {what}\n{}", dump(nodes));
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn legacy_mixed_pair_moves_groups_like_two_real_nodes() {
@@ -52,25 +32,11 @@ fn legacy_mixed_pair_moves_groups_like_two_real_nodes() {
         m = marker.display()
     );
     let (da, db) = (tmp.node("alice"), tmp.node("bob"));
-    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("resource.d");
     for d in [&da, &db] {
         d.write_config(&hacf, &Auth::lab(AuthMethod::Md5), &haresources);
     }
-    // The real node: Debian's resource.d plus our Marker; ours: our resource.d.
-    let real_rd = da.conf().join("resource.d");
-    let _ = run_ok(
-        "cp",
-        &[
-            "-r".into(),
-            "/etc/ha.d/resource.d".into(),
-            real_rd.display().to_string(),
-        ],
-    );
-    fs::create_dir_all(&real_rd).expect("resource.d");
-    for f in ["Marker", "rscfuncs.sh"] {
-        fs::copy(ours.join(f), real_rd.join(f)).expect("copy Marker");
-    }
-    std::os::unix::fs::symlink(&ours, db.conf().join("resource.d")).expect("symlink");
+    install_resource_scripts(&da, true);
+    install_resource_scripts(&db, false);
 
     let mut alice = RealNode::start(&da, &ns.ns_a());
     let mut bob = OurNode::start(&db, Some(&ns.ns_b()), None);
@@ -84,7 +50,7 @@ fn legacy_mixed_pair_moves_groups_like_two_real_nodes() {
         "svcA on alice, svcB on bob",
         s,
         &mut [&mut alice, &mut bob],
-        || runs(&marker, "alice", "svcA") && runs(&marker, "bob", "svcB"),
+        || marker_runs(&marker, "alice", "svcA") && marker_runs(&marker, "bob", "svcB"),
     );
 
     // Ours dies: the real node takes svcB.
@@ -96,7 +62,7 @@ fn legacy_mixed_pair_moves_groups_like_two_real_nodes() {
         "real alice takes svcB",
         late,
         &mut [&mut alice, &mut bob],
-        || runs(&marker, "alice", "svcB"),
+        || marker_runs(&marker, "alice", "svcB"),
     );
 
     // Ours returns: it asks, the real node gives svcB back.
@@ -105,7 +71,7 @@ fn legacy_mixed_pair_moves_groups_like_two_real_nodes() {
         "svcB back on our bob",
         Duration::from_secs(12),
         &mut [&mut alice, &mut bob],
-        || runs(&marker, "bob", "svcB") && !runs(&marker, "alice", "svcB"),
+        || marker_runs(&marker, "bob", "svcB") && !marker_runs(&marker, "alice", "svcB"),
     );
 
     // The real node dies: ours takes svcA.
@@ -116,7 +82,7 @@ fn legacy_mixed_pair_moves_groups_like_two_real_nodes() {
         "our bob takes svcA",
         late,
         &mut [&mut alice, &mut bob],
-        || runs(&marker, "bob", "svcA"),
+        || marker_runs(&marker, "bob", "svcA"),
     );
 
     // The real node returns: legacy fails back; ours releases svcA when asked.
@@ -125,7 +91,7 @@ fn legacy_mixed_pair_moves_groups_like_two_real_nodes() {
         "svcA back on real alice",
         Duration::from_secs(15),
         &mut [&mut alice, &mut bob],
-        || runs(&marker, "alice", "svcA") && !runs(&marker, "bob", "svcA"),
+        || marker_runs(&marker, "alice", "svcA") && !marker_runs(&marker, "bob", "svcA"),
     );
 
     // Ours stops gracefully: the real node takes svcB without waiting for deadtime.
@@ -136,7 +102,7 @@ fn legacy_mixed_pair_moves_groups_like_two_real_nodes() {
         "real alice takes svcB at once",
         Duration::from_secs(8),
         &mut [&mut alice, &mut bob],
-        || runs(&marker, "alice", "svcB") && !runs(&marker, "bob", "svcB"),
+        || marker_runs(&marker, "alice", "svcB") && !marker_runs(&marker, "bob", "svcB"),
     );
     assert!(
         t0.elapsed() < Timing::FAST.deadtime + Duration::from_secs(1),
@@ -148,7 +114,7 @@ fn legacy_mixed_pair_moves_groups_like_two_real_nodes() {
         .is_some_and(|st| st.success()));
     for svc in ["svcA", "svcB"] {
         assert!(
-            !(runs(&marker, "alice", svc) && runs(&marker, "bob", svc)),
+            !(marker_runs(&marker, "alice", svc) && marker_runs(&marker, "bob", svc)),
             "{svc} on both"
         );
     }

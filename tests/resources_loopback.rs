@@ -8,7 +8,6 @@ mod common;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,18 +15,6 @@ use nix::sys::signal::Signal;
 
 const A: &str = "127.0.0.1";
 const B: &str = "127.0.0.2";
-
-fn runs(marker: &Path, node: &str, svc: &str) -> bool {
-    marker.join(node).join(svc).exists()
-}
-
-fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
-}
 
 fn events(marker: &Path) -> Vec<String> {
     fs::read_to_string(marker.join("events"))
@@ -51,10 +38,9 @@ fn legacy_takeover_failback_and_graceful_handover() {
         m = marker.display()
     );
     let (da, db) = (tmp.node("alice"), tmp.node("bob"));
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("resource.d");
     for d in [&da, &db] {
         d.write_config(&hacf, &Auth::lab(AuthMethod::Sha1), &haresources);
-        std::os::unix::fs::symlink(&scripts, d.conf().join("resource.d")).expect("resource.d");
+        install_resource_scripts(d, false);
     }
     let mut alice = OurNode::start(&da, None, Some(A));
     let mut bob = OurNode::start(&db, None, Some(B));
@@ -66,17 +52,25 @@ fn legacy_takeover_failback_and_graceful_handover() {
 
     // Each runs its own group, once.
     let s = Duration::from_secs(5);
-    wait_until("svcA on alice, svcB on bob", s, || {
-        runs(&marker, "alice", "svcA") && runs(&marker, "bob", "svcB")
-    });
-    assert!(!runs(&marker, "bob", "svcA") && !runs(&marker, "alice", "svcB"));
+    wait_until(
+        "svcA on alice, svcB on bob",
+        s,
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "alice", "svcA") && marker_runs(&marker, "bob", "svcB"),
+    );
+    assert!(!marker_runs(&marker, "bob", "svcA") && !marker_runs(&marker, "alice", "svcB"));
 
     // bob dies (and his machine with its resources): alice takes svcB after deadtime.
     settle(bob.uptime(), Timing::SETTLE);
     bob.kill();
     fs::remove_file(marker.join("bob").join("svcB")).expect("bob's svcB");
     let late = Timing::FAST.death_window().1 + Duration::from_secs(3);
-    wait_until("alice takes svcB", late, || runs(&marker, "alice", "svcB"));
+    wait_until(
+        "alice takes svcB",
+        late,
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "alice", "svcB"),
+    );
     or_dump!(
         wait_for_log(&da.log(), "Resources being acquired from bob.", s),
         alice,
@@ -86,9 +80,12 @@ fn legacy_takeover_failback_and_graceful_handover() {
     // bob returns: legacy always fails back; alice stops svcB before bob starts it.
     let before = events(&marker).len();
     bob.restart();
-    wait_until("svcB back on bob", Duration::from_secs(10), || {
-        runs(&marker, "bob", "svcB") && !runs(&marker, "alice", "svcB")
-    });
+    wait_until(
+        "svcB back on bob",
+        Duration::from_secs(10),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "bob", "svcB") && !marker_runs(&marker, "alice", "svcB"),
+    );
     let new: Vec<String> = events(&marker)[before..].to_vec();
     let stop = new.iter().position(|e| e == "alice stop svcB");
     let start = new.iter().position(|e| e == "bob start svcB");
@@ -100,9 +97,12 @@ fn legacy_takeover_failback_and_graceful_handover() {
     // alice stops gracefully: she releases svcA and bob takes it at once (no deadtime wait).
     let t0 = Instant::now();
     alice.signal(Signal::SIGTERM);
-    wait_until("svcA on bob", Duration::from_secs(8), || {
-        runs(&marker, "bob", "svcA") && !runs(&marker, "alice", "svcA")
-    });
+    wait_until(
+        "svcA on bob",
+        Duration::from_secs(8),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "bob", "svcA") && !marker_runs(&marker, "alice", "svcA"),
+    );
     assert!(
         t0.elapsed() < Timing::FAST.deadtime,
         "handover took {:?}",
@@ -119,7 +119,7 @@ fn legacy_takeover_failback_and_graceful_handover() {
     // Never both at once.
     for svc in ["svcA", "svcB"] {
         assert!(
-            !(runs(&marker, "alice", svc) && runs(&marker, "bob", svc)),
+            !(marker_runs(&marker, "alice", svc) && marker_runs(&marker, "bob", svc)),
             "{svc} on both"
         );
     }

@@ -53,21 +53,31 @@ fn serial_only_beside_real_3_0_6() {
     let ns = NetnsPair::new("hbsr", "10.250.61");
     let auth = Auth::lab(AuthMethod::Sha1);
     let (da, db) = (tmp.node("alice"), tmp.node("bob"));
-    da.write_config(
-        &HaCf::new(&["alice", "bob"], &[format!("serial {}", tty_a.display())]),
-        &auth,
-        "",
+    // Legacy resource management (no auto_failback line) with the Marker resource, so the
+    // groups move over the cable as they do over UDP.
+    let marker = tmp.path.join("marker");
+    std::fs::create_dir_all(&marker).expect("marker");
+    let haresources = format!(
+        "alice Marker::svcA::{m}\nbob Marker::svcB::{m}\n",
+        m = marker.display()
     );
-    db.write_config(
-        &HaCf::new(&["alice", "bob"], &[format!("serial {}", tty_b.display())]),
-        &auth,
-        "",
-    );
+    for (d, tty, real) in [(&da, &tty_a, true), (&db, &tty_b, false)] {
+        let mut cf = HaCf::new(&["alice", "bob"], &[format!("serial {}", tty.display())]);
+        cf.extra = vec!["crm off".into()];
+        d.write_config(&cf, &auth, &haresources);
+        install_resource_scripts(d, real);
+    }
 
     let mut alice = RealNode::start(&da, &ns.ns_a());
     let mut bob = OurNode::start(&db, None, None);
     let limit = timing.initdead + Duration::from_secs(3);
     wait_mutually_active(&mut alice, &mut bob, limit);
+    wait_until(
+        "svcA on alice, svcB on bob",
+        Duration::from_secs(10),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "alice", "svcA") && marker_runs(&marker, "bob", "svcB"),
+    );
     let st = wait_real_nodestatus(&alice, "bob", "active", Duration::from_secs(10));
     assert!(st.is_ok(), "real cl_status nodestatus bob: {st:?}");
     let link_up = format!("Link alice:{} up.", tty_b.display());
@@ -81,6 +91,7 @@ fn serial_only_beside_real_3_0_6() {
     let ma = log_mark(&alice.log());
     let t0 = Instant::now();
     bob.kill();
+    let _ = std::fs::remove_file(marker.join("bob").join("svcB"));
     let late = timing.death_window().1 + Duration::from_secs(2);
     or_dump!(
         wait_for_log_from(&alice.log(), ma, "node bob: is dead", late),
@@ -92,7 +103,19 @@ fn serial_only_beside_real_3_0_6() {
         &timing,
         "real alice about our bob over serial",
     );
+    wait_until(
+        "real alice takes svcB",
+        Duration::from_secs(5),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "alice", "svcB"),
+    );
     bob.restart();
+    wait_until(
+        "svcB back on our bob",
+        Duration::from_secs(15),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "bob", "svcB") && !marker_runs(&marker, "alice", "svcB"),
+    );
     or_dump!(
         wait_for_log_from(
             &alice.log(),
@@ -109,6 +132,7 @@ fn serial_only_beside_real_3_0_6() {
     let mb = log_mark(&bob.log());
     let t0 = Instant::now();
     alice.kill();
+    let _ = std::fs::remove_file(marker.join("alice").join("svcA"));
     or_dump!(
         wait_for_log_from(&bob.log(), mb, "node alice: is dead", late),
         alice,
@@ -119,7 +143,19 @@ fn serial_only_beside_real_3_0_6() {
         &timing,
         "our bob about real alice over serial",
     );
+    wait_until(
+        "our bob takes svcA",
+        Duration::from_secs(5),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "bob", "svcA"),
+    );
     alice.restart();
+    wait_until(
+        "svcA back on real alice",
+        Duration::from_secs(20),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "alice", "svcA") && !marker_runs(&marker, "bob", "svcA"),
+    );
     or_dump!(
         wait_for_log_from(&bob.log(), mb, "Heartbeat restart on node alice", limit),
         alice,

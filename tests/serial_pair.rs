@@ -27,7 +27,15 @@ fn serial_pair(tmp: &TestDir, relay: &Relay, udp: Option<u16>) -> (NodeDir, Node
         if let Some(p) = udp {
             cf = cf.udpport(p);
         }
-        dir.write_config(&cf, &auth, "");
+        // Legacy resource management with the Marker resource: bob's group `svcB`.
+        cf.extra = vec!["crm off".into()];
+        let marker = tmp.path.join("marker");
+        dir.write_config(
+            &cf,
+            &auth,
+            &format!("bob Marker::svcB::{}\n", marker.display()),
+        );
+        install_resource_scripts(dir, false);
     }
     (da, db)
 }
@@ -88,11 +96,19 @@ fn serial_only_pair_survives_noise_and_fails_over_when_killed() {
         );
     }
 
-    // Kill bob: alice declares him dead after deadtime.
+    // Kill bob: alice declares him dead after deadtime and takes his group over.
+    let marker = tmp.path.join("marker");
+    wait_until(
+        "svcB on bob",
+        Duration::from_secs(5),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "bob", "svcB"),
+    );
     settle(bob.uptime(), Timing::SETTLE);
     let ma = log_mark(&alice.log());
     let t0 = Instant::now();
     bob.kill();
+    let _ = std::fs::remove_file(marker.join("bob").join("svcB"));
     let late = Timing::FAST.death_window().1 + Duration::from_secs(2);
     or_dump!(
         wait_for_log_from(&alice.log(), ma, "node bob: is dead", late),
@@ -100,6 +116,12 @@ fn serial_only_pair_survives_noise_and_fails_over_when_killed() {
         bob
     );
     assert_death_time(t0.elapsed(), &Timing::FAST, "alice about bob over serial");
+    wait_until(
+        "alice takes svcB",
+        Duration::from_secs(5),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "alice", "svcB"),
+    );
 
     // bob returns on the same line.
     bob.restart();

@@ -1151,3 +1151,46 @@ pub fn run_parallel<C: Send>(cases: Vec<(String, C)>, run: fn(C)) {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Resource groups with the Marker resource
+
+/// Whether Marker resource `svc` runs on `node` (the file Marker keeps while it runs).
+pub fn marker_runs(marker: &Path, node: &str, svc: &str) -> bool {
+    marker.join(node).join(svc).exists()
+}
+
+/// Poll `ok` until it holds; on time-out the message shows the nodes.
+pub fn wait_until(
+    what: &str,
+    limit: Duration,
+    nodes: &mut [&mut dyn NodeInfo],
+    mut ok: impl FnMut() -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        if Instant::now() >= deadline {
+            panic!("timed out waiting for: {what}\n{}", dump(nodes));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Resource scripts for a node: ours get the repository's resource.d; a real node gets Debian's
+/// plus our Marker.
+pub fn install_resource_scripts(dir: &NodeDir, real: bool) {
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("resource.d");
+    let rd = dir.conf().join("resource.d");
+    if !real {
+        std::os::unix::fs::symlink(&ours, &rd).expect("resource.d link");
+        return;
+    }
+    let _ = run_ok(
+        "cp",
+        &args(&["-r", "/etc/ha.d/resource.d", &rd.display().to_string()]),
+    );
+    fs::create_dir_all(&rd).expect("resource.d");
+    for f in ["Marker", "rscfuncs.sh"] {
+        fs::copy(ours.join(f), rd.join(f)).expect("copy Marker");
+    }
+}
