@@ -124,3 +124,65 @@ fn legacy_takeover_failback_and_graceful_handover() {
         );
     }
 }
+
+#[test]
+fn hb_standby_and_hb_takeover_in_legacy_mode_change_nothing_and_say_why() {
+    let tmp = TestDir::new("rsc-standby");
+    let marker: PathBuf = tmp.path.join("marker");
+    fs::create_dir_all(&marker).expect("marker dir");
+    let addrs: [Ipv4Addr; 2] = [A, B].map(|a| a.parse().expect("addr"));
+    let mut hacf =
+        HaCf::new(&["alice", "bob"], &ucast_lines("lo", &[A, B])).udpport(free_udp_port(&addrs));
+    hacf.extra = vec!["crm off".into()];
+    let haresources = format!("alice Marker::svcA::{m}\n", m = marker.display());
+    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
+    for d in [&da, &db] {
+        d.write_config(&hacf, &Auth::lab(AuthMethod::Sha1), &haresources);
+        install_resource_scripts(d, false);
+    }
+    let mut alice = OurNode::start(&da, None, Some(A));
+    let mut bob = OurNode::start(&db, None, Some(B));
+    wait_mutually_active(
+        &mut alice,
+        &mut bob,
+        Timing::FAST.initdead + Duration::from_secs(1),
+    );
+    wait_until(
+        "svcA on alice",
+        Duration::from_secs(5),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "alice", "svcA"),
+    );
+    let run = |bin: &str, dir: &NodeDir| {
+        std::process::Command::new(bin)
+            .arg("--rundir")
+            .arg(dir.run())
+            .output()
+            .expect("run")
+    };
+    let out = run(env!("CARGO_BIN_EXE_hb_standby"), &da);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Going standby [all]."));
+    let line = "Standby mode only implemented when nice_failback on";
+    or_dump!(
+        wait_for_log(&da.log(), line, Duration::from_secs(5)),
+        alice,
+        bob
+    );
+    or_dump!(
+        wait_for_log(&db.log(), line, Duration::from_secs(5)),
+        alice,
+        bob
+    );
+    // hb_takeover on bob: alice answers with her own standby request, refused the same way.
+    let mark = log_mark(&da.log());
+    let out = run(env!("CARGO_BIN_EXE_hb_takeover"), &db);
+    assert_eq!(out.status.code(), Some(0));
+    or_dump!(
+        wait_for_log_from(&da.log(), mark, line, Duration::from_secs(5)),
+        alice,
+        bob
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(marker_runs(&marker, "alice", "svcA") && !marker_runs(&marker, "bob", "svcA"));
+}

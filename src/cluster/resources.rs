@@ -240,6 +240,26 @@ impl ResourceManager {
                 );
                 self.enqueue(Task::Take(g));
             }
+            // Standby is a negotiated-mode exchange; every legacy node says so, as 3.0.6 does.
+            Some("ask_resources") => {
+                self.log(
+                    LogLevel::Info,
+                    "Standby mode only implemented when nice_failback on".into(),
+                );
+            }
+            // rc.d/hb_takeover of 3.0.6: the other node runs hb_standby with the mirrored set.
+            Some("hb_takeover") if from != self.me => {
+                let mirrored = match msg.get_str("rsc_hold") {
+                    Some("local") => "foreign",
+                    Some("foreign") => "local",
+                    _ => "all",
+                };
+                let mut m = Msg::new();
+                m.add_str("t", "ask_resources")
+                    .add_str("rsc_hold", mirrored)
+                    .add_str("info", "me");
+                self.actions.push_back(RmAction::Send(m));
+            }
             Some("shutdone") if from != self.me && !self.shutting_down => {
                 self.take_groups_of(&from);
             }

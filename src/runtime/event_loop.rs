@@ -8,7 +8,7 @@ use mio::{Events, Poll, Token};
 
 use super::cli::{self, Options};
 use super::clients::Clients;
-use super::control::{ControlServer, Reply, Request};
+use super::control::{ControlServer, Reply, Request, Which};
 use super::fifo::FifoReader;
 use super::links::Link;
 use super::paths::Paths;
@@ -488,9 +488,26 @@ impl Daemon {
                     Some(v) => Reply::View(v),
                     None => Reply::Closed,
                 },
-                Request::Standby(_) | Request::Takeover(_) => {
-                    Reply::Error("standby and takeover are not available yet".into())
+                Request::Standby(w) | Request::Takeover(w) if self.rm.is_some() => {
+                    // What hb_standby / hb_takeover write into 3.0.6's FIFO.
+                    let mut m = crate::wire::Msg::new();
+                    if matches!(req, Request::Standby(_)) {
+                        let set = if w == Which::Failback { "foreign" } else { w.as_str() };
+                        m.add_str("t", "ask_resources").add_str("rsc_hold", set).add_str("info", "me");
+                    } else {
+                        m.add_str("t", "hb_takeover").add_str("rsc_hold", w.as_str());
+                    }
+                    let now = self.clock.now();
+                    self.cluster.send_message(now, m.clone());
+                    let me = self.node.clone();
+                    if let Some(rm) = self.rm.as_mut() {
+                        rm.message(&me, &m);
+                    }
+                    Reply::Done
                 }
+                Request::Standby(_) | Request::Takeover(_) => Reply::Error(
+                    "standby and takeover need the negotiated resource manager (auto_failback on|off), which this build does not have yet".into(),
+                ),
             };
             if let Some(ctl) = self.control.as_mut() {
                 ctl.respond(conn, reply);
