@@ -94,6 +94,9 @@ fn serial_only_pair_survives_noise_and_fails_over_when_killed() {
             dead.is_empty(),
             "false failover under line noise: {dead:#?}"
         );
+        // Skipped noise is counted and reported, once a minute at most.
+        let noise = log_lines_from(&log, mark, "bytes of line noise or broken messages skipped");
+        assert_eq!(noise.len(), 1, "{noise:#?}");
     }
 
     // Kill bob: alice declares him dead after deadtime and takes his group over.

@@ -18,6 +18,8 @@ use crate::wire::{netstring, Authenticator};
 
 /// Write errors on one medium are logged at most this often.
 const WRITE_ERROR_LOG_MS: u64 = 60_000;
+/// Line noise on a serial port is reported at most this often.
+const NOISE_LOG_MS: u64 = 60_000;
 
 enum Io {
     Udp(UdpMedium),
@@ -27,6 +29,8 @@ enum Io {
         lock_dir: PathBuf,
         port: Option<Box<SerialMedium>>,
         policy: ReopenPolicy,
+        /// Line-noise bytes dropped by the framer: reported so far, and when last reported.
+        noise: (u64, u64),
     },
     /// A ping node: echo requests carry a signed `NS_st` naming it.
     Ping {
@@ -90,6 +94,7 @@ impl Link {
                             lock_dir: lock_dir.to_path_buf(),
                             port: Some(Box::new(port)),
                             policy: ReopenPolicy::new(),
+                            noise: (0, 0),
                         }
                     }
                     Err(e) => {
@@ -285,6 +290,7 @@ impl Link {
             lock_dir,
             port,
             policy,
+            noise,
         } = &mut self.io
         else {
             return;
@@ -301,6 +307,7 @@ impl Link {
                     lines.push(serial::starting_line(device, *baud));
                     emit(lines);
                     *port = Some(Box::new(p));
+                    *noise = (0, 0);
                     if let Err(e) = self.register(registry, token) {
                         hblog::emit(LogLevel::Error, &format!("cannot watch {}: {e}", self.name));
                     }
@@ -323,9 +330,22 @@ impl Link {
             device,
             port: Some(p),
             policy,
+            noise,
             ..
         } = &mut self.io
         {
+            // Skipped noise: counted by the framer, reported at most once a minute.
+            let dropped = p.stats().framer.dropped_bytes;
+            if dropped > noise.0 && (noise.1 == 0 || now_ms >= noise.1 + NOISE_LOG_MS) {
+                hblog::emit(
+                    LogLevel::Warn,
+                    &format!(
+                        "serial {device}: {} bytes of line noise or broken messages skipped",
+                        dropped - noise.0
+                    ),
+                );
+                *noise = (dropped, now_ms.max(1));
+            }
             for ev in p.take_events() {
                 emit(policy.event_lines(now_ms, device, &ev));
             }
