@@ -8,6 +8,7 @@ mod common;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -185,4 +186,71 @@ fn hb_standby_and_hb_takeover_in_legacy_mode_change_nothing_and_say_why() {
     );
     std::thread::sleep(Duration::from_millis(500));
     assert!(marker_runs(&marker, "alice", "svcA") && !marker_runs(&marker, "bob", "svcA"));
+}
+
+#[test]
+fn after_a_frozen_node_resumes_every_group_ends_on_exactly_one_node() {
+    let tmp = TestDir::new("rsc-freeze");
+    let marker: PathBuf = tmp.path.join("marker");
+    fs::create_dir_all(&marker).expect("marker dir");
+    let addrs: [Ipv4Addr; 2] = [A, B].map(|a| a.parse().expect("addr"));
+    let mut hacf =
+        HaCf::new(&["alice", "bob"], &ucast_lines("lo", &[A, B])).udpport(free_udp_port(&addrs));
+    hacf.extra = vec!["crm off".into()];
+    let haresources = format!(
+        "alice Marker::svcA::{m}\nbob Marker::svcB::{m}\n",
+        m = marker.display()
+    );
+    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
+    for d in [&da, &db] {
+        d.write_config(&hacf, &Auth::lab(AuthMethod::Sha1), &haresources);
+        install_resource_scripts(d, false);
+    }
+    let mut alice = OurNode::start(&da, None, Some(A));
+    let mut bob = OurNode::start(&db, None, Some(B));
+    wait_mutually_active(
+        &mut alice,
+        &mut bob,
+        Timing::FAST.initdead + Duration::from_secs(1),
+    );
+    let s = Duration::from_secs(5);
+    wait_until("own groups", s, &mut [&mut alice, &mut bob], || {
+        marker_runs(&marker, "alice", "svcA") && marker_runs(&marker, "bob", "svcB")
+    });
+    settle(bob.uptime(), Timing::SETTLE);
+    // bob freezes past deadtime: alice takes svcB (split brain while bob sleeps).
+    bob.signal(Signal::SIGSTOP);
+    wait_until(
+        "alice takes svcB",
+        Timing::FAST.deadtime + s,
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "alice", "svcB"),
+    );
+    thread::sleep(Duration::from_secs(1));
+    bob.signal(Signal::SIGCONT);
+    or_dump!(
+        wait_for_log(&da.log(), "Cluster node bob returning after partition.", s),
+        alice,
+        bob
+    );
+    // Both sides settle: each group on its own node only.
+    wait_until(
+        "each group on exactly one node",
+        Duration::from_secs(10),
+        &mut [&mut alice, &mut bob],
+        || {
+            marker_runs(&marker, "alice", "svcA")
+                && !marker_runs(&marker, "bob", "svcA")
+                && marker_runs(&marker, "bob", "svcB")
+                && !marker_runs(&marker, "alice", "svcB")
+        },
+    );
+    thread::sleep(Duration::from_secs(2));
+    for svc in ["svcA", "svcB"] {
+        assert!(
+            marker_runs(&marker, "alice", svc) != marker_runs(&marker, "bob", svc),
+            "{svc} not on exactly one node"
+        );
+    }
+    assert!(alice.is_running() && bob.is_running());
 }

@@ -111,6 +111,9 @@ pub enum Action {
     CommUp,
     /// A peer was declared dead.
     NodeDead(String),
+    /// A peer we had declared dead is talking again with the same generation (a healed
+    /// partition, or one side was frozen longer than the dead time).
+    NodeReturned(String),
     /// A peer's recorded status changed (`init`, `up`, `active`).
     NodeStatus(String, NodeStatus),
     /// A verified, in-sequence message for an upper layer (resource protocol).
@@ -782,6 +785,7 @@ impl Membership {
                     "URL: http://linux-ha.org/wiki/FAQ#Heavy_Load".into(),
                 );
                 self.nodes[i].window.reset();
+                self.actions.push_back(Action::NodeReturned(name.clone()));
             }
             _ => {}
         }
@@ -825,6 +829,8 @@ impl Membership {
                     );
                     self.declare_dead(now, i);
                     self.nodes[i].heard = true;
+                    // Dead and alive in one message (we, or it, were frozen): it is back.
+                    self.actions.push_back(Action::NodeReturned(name.clone()));
                 } else if interval > self.params.warntime_ms {
                     self.log(
                         LogLevel::Warn,

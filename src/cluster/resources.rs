@@ -295,6 +295,31 @@ impl ResourceManager {
         self.advance();
     }
 
+    /// A peer we took over is back from a partition: it kept (or took back) its own groups, so
+    /// we give them up. Done on both sides, every group ends on exactly one node at once;
+    /// 3.0.6 instead restarts both daemons, stopping everything for deadtime and more.
+    pub fn node_returned(&mut self, node: &str) {
+        let node = node.to_ascii_lowercase();
+        if self.shutting_down {
+            return;
+        }
+        for g in 0..self.groups.len() {
+            let taken = self.held[g]
+                || self.queue.contains(&Task::Take(g))
+                || self.work.as_ref().is_some_and(|w| w.task == Task::Take(g));
+            if self.groups[g].node == node && taken {
+                let key = self.groups[g].key().to_string();
+                self.log(
+                    LogLevel::Info,
+                    format!("Giving back resource group {key}: {node} is back after a partition"),
+                );
+                self.queue.retain(|t| *t != Task::Take(g));
+                self.enqueue(Task::Give(g));
+            }
+        }
+        self.advance();
+    }
+
     fn take_groups_of(&mut self, node: &str) {
         let theirs: Vec<usize> = (0..self.groups.len())
             .filter(|&g| self.groups[g].node == node)

@@ -601,6 +601,11 @@ impl Daemon {
                     }
                 }
                 Action::NodeStatus(..) => self.try_rm_comm_up(),
+                Action::NodeReturned(node) => {
+                    if let Some(rm) = self.rm.as_mut() {
+                        rm.node_returned(&node);
+                    }
+                }
                 Action::ShutdownComplete => {
                     self.clients.stop_all(Duration::from_secs(10));
                     hblog::emit(
