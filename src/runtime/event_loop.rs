@@ -16,7 +16,7 @@ use super::script_env;
 use super::scripts::{self, ChildPool, ExitKind};
 use super::signals::{Signal, Signals};
 use super::watchdog::{self, Watchdog};
-use super::{daemon, log as hblog, pidfile, state};
+use super::{daemon, log as hblog, notify, pidfile, state};
 use crate::cluster::resources::{Op as ResourceOp, ResourceManager, RmAction, ScriptResult};
 use crate::cluster::NodeStatus;
 use crate::cluster::{Action, Identity, LogLevel, Membership, Now, Params};
@@ -127,6 +127,8 @@ struct Daemon {
     /// What `cl_status rscstatus` says (`none`, `local`, `foreign`, `all`, `transition`); the
     /// resource manager keeps it current. None when resources are not managed (`-M`).
     rscstatus: Option<String>,
+    /// The service manager's watchdog (`WATCHDOG_USEC`), pinged from the loop's timer.
+    sd_watchdog: Option<notify::Watchdog>,
 }
 
 /// Run the daemon until it stops; the exit code.
@@ -289,9 +291,13 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         children: ChildPool::new(CHILD_BASE),
         rm_comm_up_pending: false,
         rscstatus: opts.manage_resources.then(|| RSC_NONE.to_string()),
+        sd_watchdog: notify::Watchdog::from_env(Instant::now()),
     };
     d.refresh_loadavg(now);
     d.drain();
+    // Up for the service manager once the media are open; comm-up may take initdead.
+    notify::ready();
+    notify::status("Media open; waiting for the cluster (initdead)");
     d.main_loop(&mut signals)
 }
 
@@ -388,6 +394,9 @@ impl Daemon {
                 let left = d.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(left, |t| t.min(left)));
             }
+            if let Some(w) = &self.sd_watchdog {
+                timeout = w.fold_timeout(timeout, Instant::now());
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != ErrorKind::Interrupted {
                     hblog::emit(LogLevel::Error, &format!("poll failed: {e}"));
@@ -438,6 +447,9 @@ impl Daemon {
             self.drain();
             if let Some(c) = self.control.as_mut() {
                 c.expire(Instant::now());
+            }
+            if let Some(w) = self.sd_watchdog.as_mut() {
+                w.poll(Instant::now());
             }
         }
     }
@@ -566,6 +578,9 @@ impl Daemon {
 
     fn drain_membership(&mut self) {
         while let Some(a) = self.cluster.poll_action() {
+            if matches!(a, Action::CommUp) {
+                notify::status(&format!("Communication up; {} is active", self.node));
+            }
             match a {
                 Action::Send(bytes) => {
                     if watchdog::is_status(&bytes) {
@@ -745,6 +760,7 @@ impl Daemon {
     fn on_signal(&mut self, s: Signal) {
         match s {
             Signal::Term => {
+                notify::stopping();
                 if let Some(w) = self.watchdog.as_mut() {
                     w.disarm();
                 }
@@ -764,7 +780,11 @@ impl Daemon {
                     }
                 }
             }
-            Signal::Hup => self.reload(),
+            Signal::Hup => {
+                notify::reloading();
+                self.reload();
+                notify::ready();
+            }
             Signal::Usr1 | Signal::Usr2 => {
                 let cur = hblog::debug_level();
                 let new = if s == Signal::Usr1 {

@@ -9,6 +9,7 @@ pub mod event_loop;
 pub mod fifo;
 pub mod links;
 pub mod log;
+pub mod notify;
 pub mod paths;
 pub mod pidfile;
 pub mod script_env;

@@ -2,7 +2,9 @@
 //!
 //! Format: the PID right-aligned in 10 columns and a newline (`     22296\n`), mode 0644.
 //! Like 3.0.6 the daemon never removes it on a normal exit, so a stale file means "stopped,
-//! pid file exists" (exit 1 for `-s`).
+//! pid file exists" (exit 1 for `-s`) after a crash or a kill. Unlike 3.0.6, `-k` removes it
+//! once the daemon is gone (admin.md §9, quirk 7), so after `heartbeat -k`, the init script's
+//! `stop` or the unit's `ExecStop`, `-s`/`status` answer 3 ("not running"), as LSB expects.
 
 use std::fs;
 use std::io::{self, Write};
@@ -105,6 +107,8 @@ pub fn status(pidfile: &Path, progname: &str, hostname: &str, nodename: &str) ->
 ///
 /// * not running: `INFO: Heartbeat already stopped.`, 0;
 /// * stopped: 0, silently;
+///
+/// in both cases a pid file naming a process that no longer runs is removed;
 /// * `kill` refused: `ERROR: Could not kill pid N : <strerror>`, 4 for EPERM, else 1;
 /// * still running after `timeout`: `ERROR: Heartbeat pid N did not stop in S seconds.`, 1
 ///   (our wording; 3.0.6 has no timeout).
@@ -115,14 +119,20 @@ pub fn stop(pidfile: &Path, timeout: Option<Duration>) -> i32 {
 fn stop_polling(pidfile: &Path, timeout: Option<Duration>, poll: Duration) -> i32 {
     let pid = match read(pidfile) {
         Some(pid) if is_running(pid) => pid,
-        _ => {
+        stale => {
             eprintln!("INFO: Heartbeat already stopped.");
+            if let Some(pid) = stale {
+                remove_if_stale(pidfile, pid);
+            }
             return 0;
         }
     };
     match kill(Pid::from_raw(pid), Signal::SIGTERM) {
         Ok(()) => {}
-        Err(Errno::ESRCH) => return 0,
+        Err(Errno::ESRCH) => {
+            remove_if_stale(pidfile, pid);
+            return 0;
+        }
         Err(e) => {
             eprintln!("ERROR: Could not kill pid {pid} : {}", e.desc());
             return if e == Errno::EPERM { 4 } else { 1 };
@@ -141,7 +151,16 @@ fn stop_polling(pidfile: &Path, timeout: Option<Duration>, poll: Duration) -> i3
         }
         std::thread::sleep(poll);
     }
+    remove_if_stale(pidfile, pid);
     0
+}
+
+/// Remove the pid file if it still names `pid` and that process is gone (a daemon started
+/// in the meantime has written its own pid: leave that).
+fn remove_if_stale(pidfile: &Path, pid: i32) {
+    if read(pidfile) == Some(pid) && !is_running(pid) {
+        let _ = fs::remove_file(pidfile);
+    }
 }
 
 #[cfg(test)]
@@ -218,8 +237,14 @@ mod tests {
     fn stop_not_running_and_running() {
         let p = temp_path("stop");
         assert_eq!(stop_polling(&p, None, Duration::from_millis(10)), 0);
+        // A stale pid file goes.
         write(&p, i32::MAX).unwrap();
         assert_eq!(stop_polling(&p, None, Duration::from_millis(10)), 0);
+        assert!(!p.exists(), "stale pid file left behind");
+        // One that holds no pid is not ours to judge.
+        fs::write(&p, "garbage\n").unwrap();
+        assert_eq!(stop_polling(&p, None, Duration::from_millis(10)), 0);
+        assert!(p.exists());
 
         let child = spawn_sleep();
         write(&p, child.id() as i32).unwrap();
@@ -235,6 +260,8 @@ mod tests {
         let st = reaper.join().unwrap();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(st.signal(), Some(libc::SIGTERM));
+        assert!(!p.exists(), "pid file left behind after the stop");
+        assert_eq!(status(&p, "heartbeat", "h", "n").1, 3);
         let _ = fs::remove_dir_all(p.parent().unwrap());
     }
 
