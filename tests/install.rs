@@ -271,3 +271,43 @@ fn another_prefix_and_configuration_directory() {
         assert!(init.lines().any(|l| l == line), "init script lacks {line}");
     }
 }
+
+/// The Debian package lists its files one by one in Cargo.toml: every resource script, man
+/// page and example must be there (a new file would otherwise be missing from the .deb).
+#[test]
+fn deb_assets_cover_the_source_tree() {
+    let manifest = read(&Path::new(SRC).join("Cargo.toml"));
+    let deb = manifest
+        .split("[package.metadata.deb]")
+        .nth(1)
+        .expect("a [package.metadata.deb] section");
+    for e in fs::read_dir(Path::new(SRC).join("resource.d")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        let mode = if name.ends_with(".sh") { "644" } else { "755" };
+        let entry = format!("[\"resource.d/{name}\", \"etc/ha.d/resource.d/\", \"{mode}\"]");
+        assert!(deb.contains(&entry), "Cargo.toml lacks {entry}");
+    }
+    for e in fs::read_dir(Path::new(SRC).join("man")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        let sec = name.rsplit('.').next().unwrap();
+        let entry = format!("[\"man/*.{sec}\", \"usr/share/man/man{sec}/\", \"644\"]");
+        assert!(
+            deb.contains(&entry),
+            "Cargo.toml lacks {entry} (for {name})"
+        );
+    }
+    for bin in ["heartbeat", "cl_status", "hb_standby", "hb_takeover"] {
+        assert!(
+            deb.contains(&format!("[\"target/release/{bin}\", ")),
+            "Cargo.toml does not package {bin}"
+        );
+    }
+    for f in [
+        "init/heartbeat",
+        "init/heartbeat.service",
+        "init/heartbeat.tmpfiles",
+        "init/logrotate",
+    ] {
+        assert!(deb.contains(&format!("[\"{f}\", ")), "Cargo.toml lacks {f}");
+    }
+}
