@@ -156,9 +156,13 @@ fn install_tree_and_a_second_run_keeps_the_users_files() {
     let unit = read(&p("/lib/systemd/system/heartbeat.service"));
     for line in [
         "Type=notify",
-        "ExecStart=/usr/libexec/heartbeat/heartbeat -f",
-        "ExecStop=/usr/libexec/heartbeat/heartbeat -k",
-        "ExecReload=/usr/libexec/heartbeat/heartbeat -r",
+        "ExecStart=/usr/libexec/heartbeat/heartbeat -f $HEARTBEAT_OPTS",
+        "ExecStop=/usr/libexec/heartbeat/heartbeat -k $HEARTBEAT_OPTS",
+        "ExecReload=/usr/libexec/heartbeat/heartbeat -r $HEARTBEAT_OPTS",
+        "WatchdogSec=10s",
+        "TimeoutStartSec=60s",
+        "TimeoutStopSec=30min",
+        "After=network.target",
         "NotifyAccess=main",
         "KillMode=process",
     ] {
@@ -258,7 +262,7 @@ fn another_prefix_and_configuration_directory() {
     assert!(
         unit.lines()
             .any(|l| l
-                == "ExecStart=/opt/hb/libexec/heartbeat/heartbeat --confdir /opt/hb/etc/ha.d -f"),
+                == "ExecStart=/opt/hb/libexec/heartbeat/heartbeat --confdir /opt/hb/etc/ha.d -f $HEARTBEAT_OPTS"),
         "{unit}"
     );
     assert!(unit.contains("ConditionPathExists=/opt/hb/etc/ha.d/ha.cf"));
