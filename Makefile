@@ -136,7 +136,7 @@ install-man:
 
 install-doc:
 	$(INSTALL) -d "$(DESTDIR)$(DOCDIR)/examples"
-	$(INSTALL) -m 0644 README.md NOTES-ops.md "$(DESTDIR)$(DOCDIR)/"
+	$(INSTALL) -m 0644 README.md NOTES-ops.md NOTES-pkg.md "$(DESTDIR)$(DOCDIR)/"
 	$(INSTALL) -m 0644 etc-ha.d/ha.cf etc-ha.d/haresources etc-ha.d/authkeys \
 		etc-ha.d/examples/* "$(DESTDIR)$(DOCDIR)/examples/"
 
