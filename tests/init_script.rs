@@ -463,3 +463,49 @@ fn standby_is_refused_without_auto_failback() {
         )
     );
 }
+
+#[test]
+fn shell_scripts_parse_and_pass_shellcheck() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scripts = [
+        "init/heartbeat",
+        "debian/postinst",
+        "debian/prerm",
+        "debian/postrm",
+    ];
+    for s in scripts {
+        let out = Command::new("sh")
+            .arg("-n")
+            .arg(root.join(s))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sh -n {s}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            mode(&root.join(s)) & 0o111 != 0,
+            "{s} must be executable in git"
+        );
+    }
+    let have_shellcheck = Command::new("shellcheck")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_shellcheck {
+        println!("SKIP: shellcheck is not installed (apt-get install shellcheck)");
+        return;
+    }
+    let out = Command::new("shellcheck")
+        .current_dir(root)
+        .args(["-s", "sh"])
+        .args(scripts)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
