@@ -18,26 +18,19 @@ cleanup() {
 trap cleanup EXIT
 
 PORT=$(( 20000 + RANDOM % 20000 ))
-KEEPALIVE=200ms DEADTIME=2
+# The sample configuration in etc-ha.d/ as it stands, with its paths moved into $DIR, each
+# node's log of its own, and a free port.
 for n in alice bob; do
   mkdir -p "$DIR/$n/conf" "$DIR/$n/state" "$DIR/$n/run"
-  cat > "$DIR/$n/conf/ha.cf" <<CF
-logfile $DIR/$n/ha-log
-keepalive $KEEPALIVE
-deadtime $DEADTIME
-warntime 1
-initdead 10
-udpport $PORT
-ucast lo 127.0.0.1
-ucast lo 127.0.0.2
-node alice bob
-crm off
-CF
-  printf 'auth 1\n1 sha1 demo-only-secret\n' > "$DIR/$n/conf/authkeys"
+  sed -e "s#/tmp/hb-demo/ha-log#$DIR/$n/ha-log#; s#/tmp/hb-demo/ha-debug#$DIR/$n/ha-debug#" \
+      -e "s#/tmp/hb-demo/#$DIR/#g; s#^udpport.*#udpport $PORT#" etc-ha.d/ha.cf > "$DIR/$n/conf/ha.cf"
+  sed -e "s#/tmp/hb-demo/#$DIR/#g" etc-ha.d/haresources > "$DIR/$n/conf/haresources"
+  cp etc-ha.d/authkeys "$DIR/$n/conf/authkeys"
   chmod 600 "$DIR/$n/conf/authkeys"
-  echo "alice Marker::web::$DIR/marker" > "$DIR/$n/conf/haresources"
   ln -s "$PWD/resource.d" "$DIR/$n/conf/resource.d"
 done
+DEADTIME=$(awk '$1 == "deadtime" { print $2 }' etc-ha.d/ha.cf)
+KEEPALIVE=$(awk '$1 == "keepalive" { print $2 }' etc-ha.d/ha.cf)
 mkdir -p "$DIR/marker"
 where() { # where the web group runs
   local on=""
