@@ -87,6 +87,17 @@ fn legacy_takeover_failback_and_graceful_handover() {
         &mut [&mut alice, &mut bob],
         || marker_runs(&marker, "bob", "svcB") && !marker_runs(&marker, "alice", "svcB"),
     );
+    // Marker writes its state file before its event line.
+    wait_until(
+        "bob's start event",
+        Duration::from_secs(2),
+        &mut [&mut alice, &mut bob],
+        || {
+            events(&marker)[before..]
+                .iter()
+                .any(|e| e == "bob start svcB")
+        },
+    );
     let new: Vec<String> = events(&marker)[before..].to_vec();
     let stop = new.iter().position(|e| e == "alice stop svcB");
     let start = new.iter().position(|e| e == "bob start svcB");

@@ -223,10 +223,23 @@ impl ResourceManager {
                 self.queue.push_back(Task::Answer(g));
             }
             Some("ip-request-resp") if !self.shutting_down => {
-                let for_us = msg
-                    .get_str("dest")
-                    .is_some_and(|d| d.eq_ignore_ascii_case(&self.me));
-                if !for_us || msg.get_str("ok") != Some("OK") {
+                let dest = msg.get_str("dest").unwrap_or("").to_ascii_lowercase();
+                // A peer takes its own group (it granted it to itself, not seeing us yet):
+                // it is its home, we give it up. Two 3.0.6 nodes would both run it.
+                if dest != self.me {
+                    let g = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k));
+                    if let Some(g) = g.filter(|&g| self.held[g] && self.groups[g].node == dest) {
+                        let key = self.groups[g].key().to_string();
+                        self.log(
+                            LogLevel::Info,
+                            format!("{dest} takes its resource group {key}: giving it up"),
+                        );
+                        self.enqueue(Task::Give(g));
+                        self.advance();
+                    }
+                    return;
+                }
+                if msg.get_str("ok") != Some("OK") {
                     return;
                 }
                 let Some(g) = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k)) else {
@@ -836,6 +849,29 @@ mod tests {
             .logs
             .iter()
             .any(|l| l == "Machine reboot narrowly avoided!"));
+    }
+
+    #[test]
+    fn a_returning_owner_that_grants_itself_its_group_gets_it_alone() {
+        let (mut bob, mut w) = (ResourceManager::new("bob", groups()), World::default());
+        bob.node_dead("alice");
+        pump(&mut bob, &mut w, 0);
+        assert_eq!(bob.held_keys(), ["Marker::a1", "Marker::b1"]);
+        let mut m = Msg::new();
+        m.add_str("t", "ip-request-resp")
+            .add_str("dest", "alice")
+            .add_str("ipaddr", "Marker::a1")
+            .add_str("weown", "yes")
+            .add_str("ok", "OK");
+        bob.message("alice", &m);
+        pump(&mut bob, &mut w, 0);
+        assert_eq!(bob.held_keys(), ["Marker::b1"]);
+        // Someone else's group granted to a third party is none of our business.
+        m.set_str("dest", "carol");
+        m.set_str("ipaddr", "Marker::b1");
+        bob.message("carol", &m);
+        pump(&mut bob, &mut w, 0);
+        assert_eq!(bob.held_keys(), ["Marker::b1"]);
     }
 
     #[test]
