@@ -670,6 +670,11 @@ impl Membership {
         self.nodes[i].heard = true;
         self.maybe_ack(now, i);
         if !self.addressed_to_us(&msg) {
+            // Every node looks at a grant, whoever it is for (3.0.6 runs its harc hook on all).
+            if t == "ip-request-resp" {
+                let name = self.nodes[i].name.clone();
+                self.actions.push_back(Action::Deliver(name, msg));
+            }
             self.check_comm_up(now);
             return;
         }

@@ -228,12 +228,15 @@ impl ResourceManager {
                 // it is its home, we give it up. Two 3.0.6 nodes would both run it.
                 if dest != self.me {
                     let g = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k));
-                    if let Some(g) = g.filter(|&g| self.held[g] && self.groups[g].node == dest) {
+                    if let Some(g) =
+                        g.filter(|&g| self.taking_or_held(g) && self.groups[g].node == dest)
+                    {
                         let key = self.groups[g].key().to_string();
                         self.log(
                             LogLevel::Info,
                             format!("{dest} takes its resource group {key}: giving it up"),
                         );
+                        self.queue.retain(|t| *t != Task::Take(g));
                         self.enqueue(Task::Give(g));
                         self.advance();
                     }
@@ -317,10 +320,7 @@ impl ResourceManager {
             return;
         }
         for g in 0..self.groups.len() {
-            let taken = self.held[g]
-                || self.queue.contains(&Task::Take(g))
-                || self.work.as_ref().is_some_and(|w| w.task == Task::Take(g));
-            if self.groups[g].node == node && taken {
+            if self.groups[g].node == node && self.taking_or_held(g) {
                 let key = self.groups[g].key().to_string();
                 self.log(
                     LogLevel::Info,
@@ -331,6 +331,13 @@ impl ResourceManager {
             }
         }
         self.advance();
+    }
+
+    /// We run group `g`, or are about to (a take queued or under way).
+    fn taking_or_held(&self, g: usize) -> bool {
+        self.held[g]
+            || self.queue.contains(&Task::Take(g))
+            || self.work.as_ref().is_some_and(|w| w.task == Task::Take(g))
     }
 
     fn take_groups_of(&mut self, node: &str) {
