@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 
 use super::{LogLevel, Now};
+use crate::config::AutoFailback;
 use crate::config::{Resource, ResourceGroup};
 use crate::wire::Msg;
 
@@ -102,6 +103,8 @@ struct Work {
 #[derive(Debug)]
 pub struct ResourceManager {
     me: String,
+    /// Which of 3.0.6's two managers this is: negotiated (`on`/`off`) or `legacy`.
+    mode: AutoFailback,
     groups: Vec<ResourceGroup>,
     /// Groups this node runs (as far as it knows: set when a start completes).
     held: Vec<bool>,
@@ -115,10 +118,11 @@ pub struct ResourceManager {
 }
 
 impl ResourceManager {
-    pub fn new(me: &str, groups: Vec<ResourceGroup>) -> ResourceManager {
+    pub fn new(me: &str, groups: Vec<ResourceGroup>, mode: AutoFailback) -> ResourceManager {
         let n = groups.len();
         ResourceManager {
             me: me.to_ascii_lowercase(),
+            mode,
             groups,
             held: vec![false; n],
             answers: VecDeque::new(),
@@ -128,6 +132,10 @@ impl ResourceManager {
             shutting_down: false,
             actions: VecDeque::new(),
         }
+    }
+
+    pub fn mode(&self) -> AutoFailback {
+        self.mode
     }
 
     pub fn poll_action(&mut self) -> Option<RmAction> {
@@ -745,7 +753,10 @@ mod tests {
 
     #[test]
     fn alone_at_comm_up_grants_itself_and_starts_left_to_right() {
-        let (mut rm, mut w) = (ResourceManager::new("alice", groups()), World::default());
+        let (mut rm, mut w) = (
+            ResourceManager::new("alice", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
         w.running.insert("Marker::a1".into());
         rm.comm_up(1);
         pump(&mut rm, &mut w, 0);
@@ -763,8 +774,14 @@ mod tests {
 
     #[test]
     fn with_a_peer_it_asks_and_the_holder_gives_back() {
-        let (mut alice, mut wa) = (ResourceManager::new("alice", groups()), World::default());
-        let (mut bob, mut wb) = (ResourceManager::new("bob", groups()), World::default());
+        let (mut alice, mut wa) = (
+            ResourceManager::new("alice", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
+        let (mut bob, mut wb) = (
+            ResourceManager::new("bob", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
         // bob holds alice's group (she was away).
         bob.node_dead("alice");
         pump(&mut bob, &mut wb, 0);
@@ -795,7 +812,10 @@ mod tests {
 
     #[test]
     fn graceful_stop_releases_every_group_then_reports() {
-        let (mut rm, mut w) = (ResourceManager::new("alice", groups()), World::default());
+        let (mut rm, mut w) = (
+            ResourceManager::new("alice", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
         rm.node_dead("bob");
         pump(&mut rm, &mut w, 0);
         w.calls.clear();
@@ -814,7 +834,10 @@ mod tests {
 
     #[test]
     fn a_failed_start_releases_the_group_and_never_reports_it_held() {
-        let (mut rm, mut w) = (ResourceManager::new("alice", groups()), World::default());
+        let (mut rm, mut w) = (
+            ResourceManager::new("alice", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
         w.fail_start = Some("Marker::a2".into());
         rm.comm_up(1);
         pump(&mut rm, &mut w, 0);
@@ -833,7 +856,10 @@ mod tests {
 
     #[test]
     fn a_failing_stop_is_retried_ten_times_a_second_apart() {
-        let (mut rm, mut w) = (ResourceManager::new("alice", groups()), World::default());
+        let (mut rm, mut w) = (
+            ResourceManager::new("alice", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
         w.fail_stop = Some("Marker::b1".into());
         rm.shutdown();
         pump(&mut rm, &mut w, 0);
@@ -860,7 +886,10 @@ mod tests {
 
     #[test]
     fn a_returning_owner_that_grants_itself_its_group_gets_it_alone() {
-        let (mut bob, mut w) = (ResourceManager::new("bob", groups()), World::default());
+        let (mut bob, mut w) = (
+            ResourceManager::new("bob", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
         bob.node_dead("alice");
         pump(&mut bob, &mut w, 0);
         assert_eq!(bob.held_keys(), ["Marker::a1", "Marker::b1"]);

@@ -313,7 +313,11 @@ fn resource_manager(opts: &Options, cfg: &Config, node: &str) -> Option<Resource
         );
         return None;
     }
-    Some(ResourceManager::new(node, cfg.groups.clone()))
+    Some(ResourceManager::new(
+        node,
+        cfg.groups.clone(),
+        cfg.hacf.auto_failback,
+    ))
 }
 
 /// Create (if needed) and open the FIFO; without it the daemon runs, scripts that write to it
