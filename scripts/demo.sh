@@ -67,7 +67,8 @@ wait_file() { # path seconds
     sleep 0.01
   done
 }
-wait_file "$DIR/marker/alice/web" 10
+echo "   (auto_failback on: both nodes started together, so each waits 10 s for the other to settle)"
+wait_file "$DIR/marker/alice/web" 25
 show alice 3; show bob 3
 where
 sleep 6   # past the start-up allowance in the advertised dead time
@@ -82,7 +83,7 @@ show bob 6
 where
 echo "   bob took web over $(( T1 - T0 )) ms after the kill (deadtime ${DEADTIME}000 ms; alice's last heartbeat left up to one keepalive before the kill)"
 
-echo "== restarting alice: web fails back to her (no auto_failback line: legacy mode)"
+echo "== restarting alice: web fails back to her (auto_failback on: bob hands it over)"
 start alice 127.0.0.1
 wait_log "$DIR/bob/ha-log" "Heartbeat restart on node alice" 15
 wait_file "$DIR/marker/alice/web" 15

@@ -1,14 +1,23 @@
-//! The legacy resource manager (`auto_failback legacy`, or no `auto_failback` line): groups
-//! from haresources are acquired with `ip-request` / `ip-request-resp`, taken over when their
-//! node dies or stops, and released on a graceful stop (resources.md 4.2-4.4, 4.7). Pure: it
-//! asks for script runs and gets their results; all group work is serialized.
+//! The resource managers of 3.0.6, pure: it asks for script runs and gets their results; all
+//! group work is serialized (3.0.6 runs some of it in parallel).
+//!
+//! * legacy (`auto_failback legacy`, or no `auto_failback` line): groups are acquired with
+//!   `ip-request` / `ip-request-resp`, taken over when their node dies or stops, and released
+//!   on a graceful stop (resources.md 4.2-4.4, 4.7);
+//! * negotiated (`auto_failback on|off`): the `starting` / `resource` exchange at start-up, the
+//!   standby exchange (`ask_resources`) for hb_standby, hb_takeover and auto failback, in
+//!   [`negotiated`] (resources.md 3, 4.1, 4.5, 4.6).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use super::{LogLevel, Now};
 use crate::config::AutoFailback;
 use crate::config::{Resource, ResourceGroup};
 use crate::wire::Msg;
+
+mod negotiated;
+pub use negotiated::Hold;
+use negotiated::{Mark, Negotiation};
 
 /// How often a failed stop is retried, one second apart (`HA_STOPRETRYMAX`).
 pub const STOP_RETRIES: u32 = 10;
@@ -76,6 +85,8 @@ enum Task {
     Answer(usize),
     /// All groups released: report it.
     Released,
+    /// Negotiated mode: the group work queued before it is done; say so.
+    Mark(Mark),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +126,14 @@ pub struct ResourceManager {
     next_job: u64,
     shutting_down: bool,
     actions: VecDeque<RmAction>,
+    /// Nodes that said `shutdone`: their later death needs no takeover or STONITH.
+    gave_up: BTreeSet<String>,
+    /// Failed starts per group since its last good start (bounds the hand-over after one).
+    start_failures: Vec<u32>,
+    /// The state of the negotiated manager (unused in legacy mode).
+    neg: Negotiation,
+    /// The clock of the last input, for timers armed while handling it.
+    now_ms: u64,
 }
 
 impl ResourceManager {
@@ -131,7 +150,15 @@ impl ResourceManager {
             next_job: 1,
             shutting_down: false,
             actions: VecDeque::new(),
+            gave_up: BTreeSet::new(),
+            start_failures: vec![0; n],
+            neg: Negotiation::default(),
+            now_ms: 0,
         }
+    }
+
+    fn negotiated(&self) -> bool {
+        self.mode != AutoFailback::Legacy
     }
 
     pub fn mode(&self) -> AutoFailback {
@@ -152,13 +179,17 @@ impl ResourceManager {
             .collect()
     }
 
-    /// `cl_status rscstatus` in legacy mode: `none`, or `transition` while work runs.
+    /// `cl_status rscstatus`: `transition` while anything is under way; otherwise legacy
+    /// says `none` and negotiated the held set (from what really runs: a failed start is not
+    /// reported held, unlike 3.0.6).
     pub fn rscstatus(&self) -> &'static str {
         if self.work.is_some() || !self.queue.is_empty() {
-            "transition"
-        } else {
-            "none"
+            return "transition";
         }
+        if !self.negotiated() {
+            return "none";
+        }
+        self.negotiated_rscstatus()
     }
 
     pub fn is_idle(&self) -> bool {
@@ -166,7 +197,8 @@ impl ResourceManager {
     }
 
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.work.as_ref().and_then(|w| w.retry_at)
+        let retry = self.work.as_ref().and_then(|w| w.retry_at);
+        [retry, self.neg.next_timer()].into_iter().flatten().min()
     }
 
     fn log(&mut self, level: LogLevel, text: String) {
@@ -185,7 +217,13 @@ impl ResourceManager {
 
     /// Comm-up: ask for our own groups (`active` counts the nodes that are `active`, us
     /// included). Alone, we grant them to ourselves, as 3.0.6 does.
-    pub fn comm_up(&mut self, active: usize) {
+    pub fn comm_up(&mut self, now: Now, active: usize) {
+        self.now_ms = now.mono_ms;
+        if self.negotiated() {
+            self.neg_comm_up();
+            self.advance();
+            return;
+        }
         let own: Vec<usize> = (0..self.groups.len())
             .filter(|&g| self.groups[g].node == self.me)
             .collect();
@@ -216,8 +254,16 @@ impl ResourceManager {
     }
 
     /// A message from the cluster; `from` is its sender (ourselves for our own messages).
-    pub fn message(&mut self, from: &str, msg: &Msg) {
+    pub fn message(&mut self, now: Now, from: &str, msg: &Msg) {
+        self.now_ms = now.mono_ms;
         let from = from.to_ascii_lowercase();
+        if from != self.me && msg.get_str("t") != Some("shutdone") {
+            self.gave_up.remove(&from);
+        }
+        if self.negotiated() && self.neg_message(&from, msg) {
+            self.advance();
+            return;
+        }
         match msg.get_str("t") {
             Some("ip-request") if from != self.me && !self.shutting_down => {
                 let Some(g) = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k)) else {
@@ -246,6 +292,7 @@ impl ResourceManager {
                         );
                         self.queue.retain(|t| *t != Task::Take(g));
                         self.enqueue(Task::Give(g));
+                        self.neg_group_left();
                         self.advance();
                     }
                     return;
@@ -285,6 +332,7 @@ impl ResourceManager {
                 self.actions.push_back(RmAction::Send(m));
             }
             Some("shutdone") if from != self.me && !self.shutting_down => {
+                self.gave_up.insert(from.clone());
                 self.take_groups_of(&from);
             }
             _ => {}
@@ -293,7 +341,8 @@ impl ResourceManager {
     }
 
     /// A peer was declared dead: its groups are ours now.
-    pub fn node_dead(&mut self, node: &str) {
+    pub fn node_dead(&mut self, now: Now, node: &str) {
+        self.now_ms = now.mono_ms;
         let node = node.to_ascii_lowercase();
         if self.shutting_down {
             self.log(
@@ -302,13 +351,32 @@ impl ResourceManager {
             );
             return;
         }
+        let gave_up = self.gave_up.remove(&node);
         let mut m = Msg::new();
-        m.add_str("t", "stonith")
-            .add_str("node", &node)
-            .add_str("result", "n_stnth");
-        self.actions.push_back(RmAction::Send(m));
-        self.log(LogLevel::Warn, "No STONITH device configured.".into());
-        self.log(LogLevel::Warn, "Shared disks are not protected.".into());
+        m.add_str("t", "stonith").add_str("node", &node);
+        if gave_up {
+            // It released everything before it went: nothing to fence.
+            self.log(
+                LogLevel::Info,
+                format!("Dead node {node} gave up resources."),
+            );
+            m.add_str("result", "unneeded");
+            self.actions.push_back(RmAction::Send(m));
+        } else {
+            m.add_str("result", "n_stnth");
+            self.actions.push_back(RmAction::Send(m));
+            self.log(LogLevel::Warn, "No STONITH device configured.".into());
+            self.log(LogLevel::Warn, "Shared disks are not protected.".into());
+        }
+        if self.negotiated() {
+            self.cancel_standby();
+            // Its groups were taken on its `shutdone` already.
+            if !gave_up {
+                self.neg_takeover(&node);
+            }
+            self.advance();
+            return;
+        }
         self.take_groups_of(&node);
         // Our own groups too, should any be missing (forced acquire, 4.4 step 4).
         for g in 0..self.groups.len() {
@@ -322,9 +390,15 @@ impl ResourceManager {
     /// A peer we took over is back from a partition: it kept (or took back) its own groups, so
     /// we give them up. Done on both sides, every group ends on exactly one node at once;
     /// 3.0.6 instead restarts both daemons, stopping everything for deadtime and more.
-    pub fn node_returned(&mut self, node: &str) {
+    pub fn node_returned(&mut self, now: Now, node: &str) {
+        self.now_ms = now.mono_ms;
         let node = node.to_ascii_lowercase();
         if self.shutting_down {
+            return;
+        }
+        if self.negotiated() {
+            self.neg_node_returned(&node);
+            self.advance();
             return;
         }
         for g in 0..self.groups.len() {
@@ -346,6 +420,12 @@ impl ResourceManager {
         self.held[g]
             || self.queue.contains(&Task::Take(g))
             || self.work.as_ref().is_some_and(|w| w.task == Task::Take(g))
+    }
+
+    /// We are giving group `g` up (queued or under way).
+    fn giving(&self, g: usize) -> bool {
+        self.queue.contains(&Task::Give(g))
+            || self.work.as_ref().is_some_and(|w| w.task == Task::Give(g))
     }
 
     fn take_groups_of(&mut self, node: &str) {
@@ -370,11 +450,15 @@ impl ResourceManager {
 
     /// Graceful stop: release every group, in haresources order, whatever we hold (stops are
     /// idempotent), then `Released`.
-    pub fn shutdown(&mut self) {
+    pub fn shutdown(&mut self, now: Now) {
+        self.now_ms = now.mono_ms;
         if self.shutting_down {
             return;
         }
         self.shutting_down = true;
+        if self.negotiated() {
+            self.neg_shutdown();
+        }
         self.log(LogLevel::Info, "Giving up all HA resources.".into());
         self.queue.retain(|t| matches!(t, Task::Give(_)));
         for g in 0..self.groups.len() {
@@ -385,6 +469,11 @@ impl ResourceManager {
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
+        self.now_ms = now.mono_ms;
+        if self.negotiated() {
+            self.neg_timeout();
+            self.advance();
+        }
         let due = self
             .work
             .as_ref()
@@ -400,6 +489,7 @@ impl ResourceManager {
 
     /// A script run ended.
     pub fn script_done(&mut self, now: Now, job: u64, result: ScriptResult) {
+        self.now_ms = now.mono_ms;
         let Some(w) = self.work.clone().filter(|w| w.job == job) else {
             return;
         };
@@ -455,6 +545,7 @@ impl ResourceManager {
                     self.work = None;
                     self.held[g] = false;
                     self.queue.push_front(Task::Give(g));
+                    self.start_failed(g);
                 }
             }
             Step::Stop { attempt } => {
@@ -538,6 +629,7 @@ impl ResourceManager {
         self.work = None;
         if forward {
             self.held[g] = true;
+            self.start_failures[g] = 0;
             let key = self.groups[g].key().to_string();
             self.log(LogLevel::Info, format!("Resource group {key} acquired."));
         } else {
@@ -620,6 +712,7 @@ impl ResourceManager {
                     self.log(LogLevel::Info, "All HA resources relinquished.".into());
                     self.actions.push_back(RmAction::Released);
                 }
+                Task::Mark(mark) => self.neg_mark(mark),
             }
         }
     }
@@ -660,6 +753,11 @@ mod tests {
     use crate::config::haresources;
     use std::collections::BTreeSet;
     use std::path::Path;
+
+    const T0: Now = Now {
+        mono_ms: 0,
+        unix_secs: 0,
+    };
 
     fn groups() -> Vec<ResourceGroup> {
         let text = "alice Marker::a1 Marker::a2\nbob Marker::b1\n";
@@ -746,7 +844,7 @@ mod tests {
         // Our own messages come back to us, as they do in the cluster.
         let mine: Vec<Msg> = std::mem::take(&mut w.sent);
         for m in &mine {
-            rm.message("alice", m);
+            rm.message(T0, "alice", m);
         }
         w.sent = mine;
     }
@@ -758,7 +856,7 @@ mod tests {
             World::default(),
         );
         w.running.insert("Marker::a1".into());
-        rm.comm_up(1);
+        rm.comm_up(T0, 1);
         pump(&mut rm, &mut w, 0);
         assert_eq!(w.sent[0].get_str("t"), Some("ip-request-resp"));
         own(&mut rm, &mut w);
@@ -783,16 +881,16 @@ mod tests {
             World::default(),
         );
         // bob holds alice's group (she was away).
-        bob.node_dead("alice");
+        bob.node_dead(T0, "alice");
         pump(&mut bob, &mut wb, 0);
         assert_eq!(bob.held_keys(), ["Marker::a1", "Marker::b1"]);
         assert!(wb.sent.iter().any(|m| m.get_str("t") == Some("stonith")));
-        alice.comm_up(2);
+        alice.comm_up(T0, 2);
         pump(&mut alice, &mut wa, 0);
         let req = wa.sent.pop().unwrap();
         assert_eq!(req.get_str("t"), Some("ip-request"));
         wb.calls.clear();
-        bob.message("alice", &req);
+        bob.message(T0, "alice", &req);
         pump(&mut bob, &mut wb, 0);
         assert_eq!(
             wb.calls,
@@ -804,7 +902,7 @@ mod tests {
             (resp.get_str("dest"), resp.get_str("weown")),
             (Some("alice"), Some("yes"))
         );
-        alice.message("bob", &resp);
+        alice.message(T0, "bob", &resp);
         pump(&mut alice, &mut wa, 0);
         assert_eq!(alice.held_keys(), ["Marker::a1"]);
         assert_eq!(bob.held_keys(), ["Marker::b1"]);
@@ -816,10 +914,10 @@ mod tests {
             ResourceManager::new("alice", groups(), AutoFailback::Legacy),
             World::default(),
         );
-        rm.node_dead("bob");
+        rm.node_dead(T0, "bob");
         pump(&mut rm, &mut w, 0);
         w.calls.clear();
-        rm.shutdown();
+        rm.shutdown(T0);
         pump(&mut rm, &mut w, 0);
         assert_eq!(
             w.calls,
@@ -827,7 +925,7 @@ mod tests {
         );
         assert!(w.released && rm.held_keys().is_empty());
         // A peer's death during the stop takes nothing over.
-        rm.node_dead("bob");
+        rm.node_dead(T0, "bob");
         pump(&mut rm, &mut w, 0);
         assert!(w.logs.iter().any(|l| l.contains("takeover cancelled")));
     }
@@ -839,7 +937,7 @@ mod tests {
             World::default(),
         );
         w.fail_start = Some("Marker::a2".into());
-        rm.comm_up(1);
+        rm.comm_up(T0, 1);
         pump(&mut rm, &mut w, 0);
         own(&mut rm, &mut w);
         pump(&mut rm, &mut w, 0);
@@ -861,7 +959,7 @@ mod tests {
             World::default(),
         );
         w.fail_stop = Some("Marker::b1".into());
-        rm.shutdown();
+        rm.shutdown(T0);
         pump(&mut rm, &mut w, 0);
         let mut t = 0;
         while !w.released && t < 20_000 {
@@ -890,7 +988,7 @@ mod tests {
             ResourceManager::new("bob", groups(), AutoFailback::Legacy),
             World::default(),
         );
-        bob.node_dead("alice");
+        bob.node_dead(T0, "alice");
         pump(&mut bob, &mut w, 0);
         assert_eq!(bob.held_keys(), ["Marker::a1", "Marker::b1"]);
         let mut m = Msg::new();
@@ -899,13 +997,13 @@ mod tests {
             .add_str("ipaddr", "Marker::a1")
             .add_str("weown", "yes")
             .add_str("ok", "OK");
-        bob.message("alice", &m);
+        bob.message(T0, "alice", &m);
         pump(&mut bob, &mut w, 0);
         assert_eq!(bob.held_keys(), ["Marker::b1"]);
         // Someone else's group granted to a third party is none of our business.
         m.set_str("dest", "carol");
         m.set_str("ipaddr", "Marker::b1");
-        bob.message("carol", &m);
+        bob.message(T0, "carol", &m);
         pump(&mut bob, &mut w, 0);
         assert_eq!(bob.held_keys(), ["Marker::b1"]);
     }

@@ -20,7 +20,6 @@ use super::{daemon, log as hblog, notify, pidfile, state};
 use crate::cluster::resources::{Op as ResourceOp, ResourceManager, RmAction, ScriptResult};
 use crate::cluster::NodeStatus;
 use crate::cluster::{Action, Identity, LogLevel, Membership, Now, Params};
-use crate::config::AutoFailback;
 use crate::config::{Config, MsgFmt};
 use crate::media::udp::{self, OpenOptions};
 use crate::status::{ClusterView, RSC_NONE};
@@ -306,13 +305,6 @@ fn resource_manager(opts: &Options, cfg: &Config, node: &str) -> Option<Resource
     if !opts.manage_resources {
         return None;
     }
-    if cfg.hacf.auto_failback != AutoFailback::Legacy {
-        hblog::emit(
-            LogLevel::Error,
-            "auto_failback on|off: this build manages resources only in legacy mode (no auto_failback line, or auto_failback legacy); no resource group will be started or taken over",
-        );
-        return None;
-    }
     Some(ResourceManager::new(
         node,
         cfg.groups.clone(),
@@ -508,22 +500,29 @@ impl Daemon {
                     // What hb_standby / hb_takeover write into 3.0.6's FIFO.
                     let mut m = crate::wire::Msg::new();
                     if matches!(req, Request::Standby(_)) {
-                        let set = if w == Which::Failback { "foreign" } else { w.as_str() };
-                        m.add_str("t", "ask_resources").add_str("rsc_hold", set).add_str("info", "me");
+                        let set = if w == Which::Failback {
+                            "foreign"
+                        } else {
+                            w.as_str()
+                        };
+                        m.add_str("t", "ask_resources")
+                            .add_str("rsc_hold", set)
+                            .add_str("info", "me");
                     } else {
-                        m.add_str("t", "hb_takeover").add_str("rsc_hold", w.as_str());
+                        m.add_str("t", "hb_takeover")
+                            .add_str("rsc_hold", w.as_str());
                     }
                     let now = self.clock.now();
                     self.cluster.send_message(now, m.clone());
                     let me = self.node.clone();
                     if let Some(rm) = self.rm.as_mut() {
-                        rm.message(&me, &m);
+                        rm.message(now, &me, &m);
                     }
                     Reply::Done
                 }
-                Request::Standby(_) | Request::Takeover(_) => Reply::Error(
-                    "standby and takeover need the negotiated resource manager (auto_failback on|off), which this build does not have yet".into(),
-                ),
+                Request::Standby(_) | Request::Takeover(_) => {
+                    Reply::Error("this node manages no resources (started with -M)".into())
+                }
             };
             if let Some(ctl) = self.control.as_mut() {
                 ctl.respond(conn, reply);
@@ -582,6 +581,7 @@ impl Daemon {
 
     fn drain_membership(&mut self) {
         while let Some(a) = self.cluster.poll_action() {
+            let now = self.clock.now();
             if matches!(a, Action::CommUp) {
                 notify::status(&format!("Communication up; {} is active", self.node));
             }
@@ -602,7 +602,7 @@ impl Daemon {
                         &format!("received {t} message from {from}"),
                     );
                     if let Some(rm) = self.rm.as_mut() {
-                        rm.message(&from, &msg);
+                        rm.message(now, &from, &msg);
                     }
                 }
                 Action::CommUp => {
@@ -615,14 +615,14 @@ impl Daemon {
                     // Ping nodes hold no resources.
                     if self.cfg.hacf.nodes.contains(&node) {
                         if let Some(rm) = self.rm.as_mut() {
-                            rm.node_dead(&node);
+                            rm.node_dead(now, &node);
                         }
                     }
                 }
                 Action::NodeStatus(..) => self.try_rm_comm_up(),
                 Action::NodeReturned(node) => {
                     if let Some(rm) = self.rm.as_mut() {
-                        rm.node_returned(&node);
+                        rm.node_returned(now, &node);
                     }
                 }
                 Action::ShutdownComplete => {
@@ -663,7 +663,7 @@ impl Daemon {
             .count();
         self.rm_comm_up_pending = false;
         if let Some(rm) = self.rm.as_mut() {
-            rm.comm_up(active);
+            rm.comm_up(self.clock.now(), active);
         }
     }
 
@@ -683,7 +683,7 @@ impl Daemon {
                     // A node handles its own messages too (3.0.6 does it before sending).
                     let me = self.node.clone();
                     if let Some(rm) = self.rm.as_mut() {
-                        rm.message(&me, &msg);
+                        rm.message(now, &me, &msg);
                     }
                 }
                 RmAction::Log(level, text) => hblog::emit(level, &text),
@@ -776,7 +776,7 @@ impl Daemon {
                 let now = self.clock.now();
                 match self.rm.as_mut() {
                     // The resource manager releases everything, then `Released` stops us.
-                    Some(rm) => rm.shutdown(),
+                    Some(rm) => rm.shutdown(self.clock.now()),
                     None => {
                         hblog::emit(LogLevel::Info, "Giving up all HA resources.");
                         hblog::emit(LogLevel::Info, "All HA resources relinquished.");
