@@ -259,7 +259,7 @@ pub fn moves(before: &Placement, after: &Placement) -> Calls {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Allowance {
     /// A healed partition: 3.0.6 restarts both daemons (release everything, wait deadtime + 1 s,
-    /// start over); ours, in the listed modes, gives back the groups it took and keeps the rest.
+    /// start over); ours gives back the groups it took and keeps the rest.
     /// For a pair with one of ours, only the placement after the step is compared with the
     /// reference; two of ours must make exactly `ours` calls.
     HealWithoutRestart { ours: Calls },
@@ -483,11 +483,11 @@ fn partition_heal(mode: Mode) -> Scenario {
         OWN,
         "alice: -svcA2 -svcA -svcB +svcA +svcA2; bob: -svcA2 -svcA -svcB +svcB",
     );
-    if mode == Mode::Legacy {
-        heal.allowance = Some(Allowance::HealWithoutRestart {
-            ours: parse_calls("alice: -svcB; bob: -svcA2 -svcA"),
-        });
-    }
+    // README, differences from 3.0.6: in every mode ours gives back the groups it took from
+    // the returning peer and keeps its own, without restarting.
+    heal.allowance = Some(Allowance::HealWithoutRestart {
+        ours: parse_calls("alice: -svcB; bob: -svcA2 -svcA"),
+    });
     Scenario {
         name: "partition_heal",
         mode,

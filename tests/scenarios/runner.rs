@@ -674,16 +674,20 @@ impl Pair {
     }
 
     /// How long after an action the pair may count as stable at the earliest, and at the latest.
-    fn window(&self, a: Action) -> (Duration, Duration) {
+    /// When `moving` (the expected placement differs from the one before the action) waiting
+    /// for it is guard enough: the minimum only matters when nothing is to move.
+    fn window(&self, a: Action, moving: bool) -> (Duration, Duration) {
         let s = Duration::from_secs;
+        let ms = Duration::from_millis;
         let neg = self.mode.negotiated();
         match a {
-            // Comm-up comes 1 to 1.5 s after a start; a lone node waits initdead (6 s);
-            // negotiated mode adds its 10 s start-up wait.
+            // Comm-up comes 1 to 1.5 s after a start (and cl_status cannot sign on before);
+            // a lone node waits initdead (6 s); negotiated mode adds its 10 s start-up wait.
             Action::StartBoth | Action::Start(_) => (s(3), if neg { s(35) } else { s(25) }),
             // The FIFO is read up to 0.45 s late; hb_takeover goes through the peer's harc
-            // and its own hb_standby.
-            Action::Standby(..) | Action::Takeover(..) => (s(3), s(20)),
+            // and its own hb_standby: about 1.5 s before the last node has had its say.
+            Action::Standby(..) | Action::Takeover(..) if !moving => (ms(2500), s(20)),
+            Action::Standby(..) | Action::Takeover(..) => (s(1), s(20)),
             // deadtime 3 s, then the takeover.
             Action::Kill(_) | Action::Partition => (s(2), s(20)),
             Action::Stop(_) => (s(1), s(20)),
@@ -697,9 +701,10 @@ impl Pair {
     fn wait_stable(
         &self,
         a: Action,
+        before: &Placement,
         expected: &Placement,
     ) -> Result<[String; 2], (String, [String; 2])> {
-        let (min, limit) = self.window(a);
+        let (min, limit) = self.window(a, before != expected);
         let t0 = Instant::now();
         let mut last = (self.placement(), self.call_counts());
         let mut changed = t0;
@@ -810,12 +815,13 @@ pub fn run(scenario: &Scenario, kind: PairKind, lab: LabKind) -> Transcript {
     let mut aborted = None;
     for st in &scenario.steps {
         let from = pair.call_counts();
+        let before = pair.placement();
         let ts = Instant::now();
         if let Err(e) = pair.do_action(st.action) {
             aborted = Some(format!("{}: {e}", st.action));
             break;
         }
-        let (rscstatus, problem) = match pair.wait_stable(st.action, &st.placement) {
+        let (rscstatus, problem) = match pair.wait_stable(st.action, &before, &st.placement) {
             Ok(rs) => (rs, None),
             Err((why, rs)) => (
                 rs,
