@@ -743,6 +743,66 @@ impl RealNode {
         self.kill();
         *self = RealNode::start(&self.dir, &self.netns);
     }
+
+    /// A live process of this node, to enter its namespaces with: the master control process
+    /// as started, or, once 3.0.6 has restarted itself (after a healed partition it forks, the
+    /// first master exits and the new one execs after deadtime + 1 s), whichever of its
+    /// processes still lives in its private mount namespace.
+    pub fn ns_pid(&self) -> Option<i32> {
+        if self.mntns.is_empty() {
+            return None;
+        }
+        let ours = |pid: i32| {
+            fs::read_link(format!("/proc/{pid}/ns/mnt"))
+                .is_ok_and(|ns| ns.display().to_string() == self.mntns)
+        };
+        match self.pid() {
+            Some(p) if ours(p) => Some(p),
+            _ => {
+                // The top of the node's process tree: the one whose parent is not the node's.
+                let pids = pids_in_mntns(&self.mntns);
+                let ppid = |pid: i32| {
+                    fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .ok()
+                        .and_then(|st| {
+                            let rest = st.rsplit_once(')')?.1.to_string();
+                            rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+                        })
+                };
+                pids.iter()
+                    .copied()
+                    .filter(|&p| ppid(p).is_some_and(|pp| !pids.contains(&pp)))
+                    .min()
+                    .or_else(|| pids.into_iter().min())
+            }
+        }
+    }
+
+    /// Send `sig` to the master control process.
+    pub fn signal(&self, sig: Signal) {
+        if let Some(pid) = self.pid() {
+            let _ = kill(Pid::from_raw(pid), sig);
+        }
+    }
+
+    /// Wait up to `limit` for the master process to exit on its own (after SIGTERM: it stops
+    /// its helpers before it exits, so nothing is left to kill).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let c = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                self.child = None;
+                // Its namespace may now be given to another node: never scan by it again.
+                self.mntns.clear();
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for RealNode {
@@ -763,7 +823,7 @@ impl NodeInfo for RealNode {
 /// `cl_status ARGS` on a real node, inside its namespaces (`nsenter -t PID -n -m -u`).
 /// Returns (stdout, exit code); stderr is appended to stdout when the command fails.
 pub fn real_cl_status(node: &RealNode, args: &[&str]) -> (String, i32) {
-    let Some(pid) = node.pid() else {
+    let Some(pid) = node.ns_pid() else {
         return (format!("{} is not running", node.dir.name), -1);
     };
     let mut cmd = Command::new("nsenter");
