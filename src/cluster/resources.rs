@@ -372,7 +372,7 @@ impl ResourceManager {
             self.cancel_standby();
             // Its groups were taken on its `shutdone` already.
             if !gave_up {
-                self.neg_takeover(&node);
+                self.neg_takeover(&node, false);
             }
             self.advance();
             return;

@@ -327,7 +327,7 @@ impl ResourceManager {
                 self.neg.peer = Hold::NONE;
                 self.cancel_standby();
                 if !self.shutting_down {
-                    self.neg_takeover(from);
+                    self.neg_takeover(from, true);
                 }
                 true
             }
@@ -501,7 +501,10 @@ impl ResourceManager {
     }
 
     /// A dead or stopped peer: its groups are ours (4.4), and ours are checked, forced.
-    pub(super) fn neg_takeover(&mut self, node: &str) {
+    /// On a `shutdone` (`stopped`), what we lack is started in haresources order, as 3.0.6's
+    /// standby-style acquisition does before its `mach_down`; after a death the peer's groups
+    /// come first.
+    pub(super) fn neg_takeover(&mut self, node: &str, stopped: bool) {
         let n = &mut self.neg;
         n.own.foreign = true;
         n.peer = Hold::NONE;
@@ -513,9 +516,12 @@ impl ResourceManager {
         n.peer_name = Some(node.to_string());
         self.info(format!("Resources being acquired from {node}."));
         for g in 0..self.groups.len() {
-            if self.groups[g].node == node && !self.held[g] {
-                let key = self.groups[g].key().to_string();
-                self.info(format!("Taking over resource group {key}"));
+            let theirs = self.groups[g].node == node;
+            if (theirs || (stopped && self.is_own_group(g))) && !self.held[g] {
+                if theirs {
+                    let key = self.groups[g].key().to_string();
+                    self.info(format!("Taking over resource group {key}"));
+                }
                 self.enqueue(Task::Take(g));
             }
         }
