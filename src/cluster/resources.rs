@@ -284,8 +284,10 @@ impl ResourceManager {
                     .add_str("info", "me");
                 self.actions.push_back(RmAction::Send(m));
             }
+            // The full takeover of a dead peer (4.7 -> 4.4), own groups included.
             Some("shutdone") if from != self.me && !self.shutting_down => {
                 self.take_groups_of(&from);
+                self.take_own_missing();
             }
             _ => {}
         }
@@ -310,13 +312,17 @@ impl ResourceManager {
         self.log(LogLevel::Warn, "No STONITH device configured.".into());
         self.log(LogLevel::Warn, "Shared disks are not protected.".into());
         self.take_groups_of(&node);
-        // Our own groups too, should any be missing (forced acquire, 4.4 step 4).
+        self.take_own_missing();
+        self.advance();
+    }
+
+    /// Our own groups too, should any be missing (forced acquire, 4.4 step 4).
+    fn take_own_missing(&mut self) {
         for g in 0..self.groups.len() {
             if self.groups[g].node == self.me && !self.held[g] {
                 self.enqueue(Task::Take(g));
             }
         }
-        self.advance();
     }
 
     /// A peer we took over is back from a partition: it kept (or took back) its own groups, so
@@ -908,6 +914,20 @@ mod tests {
         bob.message("carol", &m);
         pump(&mut bob, &mut w, 0);
         assert_eq!(bob.held_keys(), ["Marker::b1"]);
+    }
+
+    #[test]
+    fn a_peers_shutdone_takes_its_groups_and_our_missing_ones() {
+        let (mut bob, mut w) = (
+            ResourceManager::new("bob", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
+        // bob's own request went unanswered (alice was stopping); then her shutdone.
+        let mut m = Msg::new();
+        m.add_str("t", "shutdone").add_str("st", "dead");
+        bob.message("alice", &m);
+        pump(&mut bob, &mut w, 0);
+        assert_eq!(bob.held_keys(), ["Marker::a1", "Marker::b1"]);
     }
 
     #[test]
