@@ -7,9 +7,11 @@
 //! * membership's deliveries go to the resource manager, and so do the node's own messages
 //!   (3.0.6 handles what it sends before sending it);
 //! * a peer's death reaches the resource manager only for `node`s of ha.cf (ping nodes hold no
-//!   resources); a peer back from a partition, too;
+//!   resources); so does a peer's return: back from a partition (membership says so), or, after
+//!   we declared it dead, `active` again (see `peer_status`);
 //! * the resource manager hears of comm-up once every peer has been heard from (none still
-//!   `init`), with the number of `active` nodes;
+//!   `init`), with the number of `active` nodes, and again when a peer restarts (see
+//!   `peer_restarted`);
 //! * the resource manager's end of a graceful stop (`Released`) lets membership say `shutdone`.
 
 use std::collections::VecDeque;
@@ -41,6 +43,8 @@ pub enum ClusterAction {
     NodeDead(String),
     /// A peer we had declared dead talks again with the same generation.
     NodeReturned(String),
+    /// A peer started again (a higher generation).
+    NodeRestarted(String),
     /// The graceful stop is complete: the process may exit.
     ShutdownComplete,
 }
@@ -52,6 +56,10 @@ pub struct Cluster {
     rm: Option<ResourceManager>,
     /// Comm-up happened but the resource manager has not been told (see `try_rm_comm_up`).
     rm_comm_up_pending: bool,
+    /// Peers declared dead and not heard `active` since.
+    dead: Vec<String>,
+    /// `shutdown` was called.
+    stopping: bool,
     actions: VecDeque<ClusterAction>,
 }
 
@@ -63,6 +71,8 @@ impl Cluster {
             membership,
             rm,
             rm_comm_up_pending: false,
+            dead: Vec::new(),
+            stopping: false,
             actions: VecDeque::new(),
         };
         c.pump(now);
@@ -157,6 +167,7 @@ impl Cluster {
 
     /// Graceful stop: release every group, then say `shutdone`; `ShutdownComplete` follows.
     pub fn shutdown(&mut self, now: Now) {
+        self.stopping = true;
         match self.rm.as_mut() {
             // The resource manager releases everything, then `Released` stops membership.
             Some(rm) => rm.shutdown(),
@@ -213,7 +224,19 @@ impl Cluster {
     }
 
     fn drain_membership(&mut self) {
-        while let Some(a) = self.membership.poll_action() {
+        let batch: Vec<Action> = std::iter::from_fn(|| self.membership.poll_action()).collect();
+        // Peers declared dead by the very message that shows them alive (a heartbeat later than
+        // the dead time: one of us was frozen): not dead for the resource manager. Taking
+        // their groups over only to give them back would run them twice meanwhile.
+        let late: Vec<String> = batch
+            .iter()
+            .filter_map(|a| match a {
+                Action::NodeReturned(n) => Some(n.clone()),
+                _ => None,
+            })
+            .filter(|n| batch.contains(&Action::NodeDead(n.clone())))
+            .collect();
+        for a in batch {
             match a {
                 Action::Send(bytes) => self.actions.push_back(ClusterAction::Send(bytes)),
                 Action::Log(level, text) => self.actions.push_back(ClusterAction::Log(level, text)),
@@ -235,7 +258,15 @@ impl Cluster {
                 Action::NodeDead(node) => {
                     self.try_rm_comm_up();
                     // Ping nodes hold no resources.
-                    if self.membership.params().nodes.contains(&node) {
+                    if late.contains(&node) {
+                        self.actions.push_back(ClusterAction::Log(
+                            LogLevel::Info,
+                            format!("{node} is alive after all: no resource takeover"),
+                        ));
+                    } else if self.membership.params().nodes.contains(&node) {
+                        if !self.dead.contains(&node) {
+                            self.dead.push(node.clone());
+                        }
                         if let Some(rm) = self.rm.as_mut() {
                             rm.node_dead(&node);
                         }
@@ -243,17 +274,54 @@ impl Cluster {
                     self.actions.push_back(ClusterAction::NodeDead(node));
                 }
                 Action::NodeStatus(node, st) => {
+                    self.peer_status(&node, st);
                     self.try_rm_comm_up();
                     self.actions.push_back(ClusterAction::NodeStatus(node, st));
                 }
                 Action::NodeReturned(node) => {
-                    if let Some(rm) = self.rm.as_mut() {
+                    self.dead.retain(|n| *n != node);
+                    if let Some(rm) = self.rm.as_mut().filter(|_| !late.contains(&node)) {
                         rm.node_returned(&node);
                     }
                     self.actions.push_back(ClusterAction::NodeReturned(node));
                 }
+                Action::NodeRestarted(node) => {
+                    self.peer_restarted();
+                    self.actions.push_back(ClusterAction::NodeRestarted(node));
+                }
                 Action::ShutdownComplete => self.actions.push_back(ClusterAction::ShutdownComplete),
             }
+        }
+    }
+
+    /// A peer we declared dead (and whose groups we took) is `active` again. Membership
+    /// reports a return from a partition only for the generation it knew. But a peer first
+    /// heard after we declared it dead at initdead, or one that restarted and reached its
+    /// comm-up, runs its own groups too: it asked for them (`ip-request`), or granted them to
+    /// itself because it could not hear us, and then we missed the grant. Either way we give
+    /// its groups back, as after a partition (it does the same with ours); an `ip-request`
+    /// is answered after the release, as always.
+    fn peer_status(&mut self, node: &str, st: NodeStatus) {
+        if st != NodeStatus::Active {
+            return;
+        }
+        let Some(pos) = self.dead.iter().position(|n| n == node) else {
+            return;
+        };
+        self.dead.remove(pos);
+        if let Some(rm) = self.rm.as_mut() {
+            rm.node_returned(node);
+        }
+    }
+
+    /// A peer restarted. Whatever its predecessor was asked (our `ip-request` for a group of
+    /// ours it held, say) died with it, and the new process holds nothing: we acquire our own
+    /// groups again as at comm-up (a group we hold is not started twice). Legacy 3.0.6 waits
+    /// for an answer that never comes, and the group runs nowhere.
+    fn peer_restarted(&mut self) {
+        if self.membership.is_comm_up() && !self.rm_comm_up_pending && !self.stopping {
+            self.rm_comm_up_pending = true;
+            self.try_rm_comm_up();
         }
     }
 

@@ -586,7 +586,8 @@ impl Daemon {
                 }
                 ClusterAction::NodeStatus(..)
                 | ClusterAction::NodeDead(_)
-                | ClusterAction::NodeReturned(_) => {}
+                | ClusterAction::NodeReturned(_)
+                | ClusterAction::NodeRestarted(_) => {}
             }
         }
     }
