@@ -342,6 +342,10 @@ impl ResourceManager {
                 );
                 self.queue.retain(|t| *t != Task::Take(g));
                 self.enqueue(Task::Give(g));
+                // Once released, tell it so, as if it had asked: its own `ip-request` may
+                // have been lost, and it would wait for an answer for ever.
+                self.answers.push_back((g, node.clone(), true));
+                self.queue.push_back(Task::Answer(g));
             }
         }
         self.advance();
@@ -928,6 +932,37 @@ mod tests {
         bob.message("alice", &m);
         pump(&mut bob, &mut w, 0);
         assert_eq!(bob.held_keys(), ["Marker::a1", "Marker::b1"]);
+    }
+
+    #[test]
+    fn a_returning_owner_is_told_once_its_group_is_released() {
+        let (mut bob, mut w) = (
+            ResourceManager::new("bob", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
+        bob.node_dead("alice");
+        pump(&mut bob, &mut w, 0);
+        w.sent.clear();
+        w.calls.clear();
+        bob.node_returned("alice");
+        pump(&mut bob, &mut w, 0);
+        assert_eq!(w.calls, ["Marker::a2 stop", "Marker::a1 stop"]);
+        let grant = w.sent.last().expect("a grant");
+        assert_eq!(
+            (
+                grant.get_str("t"),
+                grant.get_str("dest"),
+                grant.get_str("ipaddr"),
+                grant.get_str("ok")
+            ),
+            (
+                Some("ip-request-resp"),
+                Some("alice"),
+                Some("Marker::a1"),
+                Some("OK")
+            )
+        );
+        assert_eq!(bob.held_keys(), ["Marker::b1"]);
     }
 
     #[test]
