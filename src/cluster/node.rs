@@ -8,7 +8,7 @@
 //!   (3.0.6 handles what it sends before sending it);
 //! * a peer's death reaches the resource manager only for `node`s of ha.cf (ping nodes hold no
 //!   resources); so does a peer's return: back from a partition (membership says so), or, after
-//!   we declared it dead, `active` again (see `peer_status`);
+//!   reaching `active` (see `peer_active`);
 //! * the resource manager hears of comm-up once every peer has been heard from (none still
 //!   `init`), with the number of `active` nodes, and again when a peer restarts (see
 //!   `peer_restarted`);
@@ -56,10 +56,10 @@ pub struct Cluster {
     rm: Option<ResourceManager>,
     /// Comm-up happened but the resource manager has not been told (see `try_rm_comm_up`).
     rm_comm_up_pending: bool,
-    /// Peers declared dead and not heard `active` since.
-    dead: Vec<String>,
     /// `shutdown` was called.
     stopping: bool,
+    /// Each peer's status as the resource side saw it last (`dead` once taken over).
+    peers: Vec<(String, NodeStatus)>,
     actions: VecDeque<ClusterAction>,
 }
 
@@ -71,8 +71,8 @@ impl Cluster {
             membership,
             rm,
             rm_comm_up_pending: false,
-            dead: Vec::new(),
             stopping: false,
+            peers: Vec::new(),
             actions: VecDeque::new(),
         };
         c.pump(now);
@@ -231,10 +231,11 @@ impl Cluster {
         let late: Vec<String> = batch
             .iter()
             .filter_map(|a| match a {
-                Action::NodeReturned(n) => Some(n.clone()),
+                Action::NodeReturned(n) if batch.contains(&Action::NodeDead(n.clone())) => {
+                    Some(n.clone())
+                }
                 _ => None,
             })
-            .filter(|n| batch.contains(&Action::NodeDead(n.clone())))
             .collect();
         for a in batch {
             match a {
@@ -264,9 +265,7 @@ impl Cluster {
                             format!("{node} is alive after all: no resource takeover"),
                         ));
                     } else if self.membership.params().nodes.contains(&node) {
-                        if !self.dead.contains(&node) {
-                            self.dead.push(node.clone());
-                        }
+                        self.set_peer(&node, NodeStatus::Dead);
                         if let Some(rm) = self.rm.as_mut() {
                             rm.node_dead(&node);
                         }
@@ -274,14 +273,20 @@ impl Cluster {
                     self.actions.push_back(ClusterAction::NodeDead(node));
                 }
                 Action::NodeStatus(node, st) => {
-                    self.peer_status(&node, st);
+                    let before = self.set_peer(&node, st);
+                    if st == NodeStatus::Active && before != Some(NodeStatus::Active) {
+                        self.peer_active(&node);
+                    }
                     self.try_rm_comm_up();
                     self.actions.push_back(ClusterAction::NodeStatus(node, st));
                 }
                 Action::NodeReturned(node) => {
-                    self.dead.retain(|n| *n != node);
-                    if let Some(rm) = self.rm.as_mut().filter(|_| !late.contains(&node)) {
-                        rm.node_returned(&node);
+                    if !late.contains(&node) {
+                        // Back from a partition, `active`: its status update follows.
+                        self.set_peer(&node, NodeStatus::Active);
+                        if let Some(rm) = self.rm.as_mut() {
+                            rm.node_returned(&node);
+                        }
                     }
                     self.actions.push_back(ClusterAction::NodeReturned(node));
                 }
@@ -294,21 +299,28 @@ impl Cluster {
         }
     }
 
-    /// A peer we declared dead (and whose groups we took) is `active` again. Membership
-    /// reports a return from a partition only for the generation it knew. But a peer first
-    /// heard after we declared it dead at initdead, or one that restarted and reached its
-    /// comm-up, runs its own groups too: it asked for them (`ip-request`), or granted them to
-    /// itself because it could not hear us, and then we missed the grant. Either way we give
-    /// its groups back, as after a partition (it does the same with ours); an `ip-request`
-    /// is answered after the release, as always.
-    fn peer_status(&mut self, node: &str, st: NodeStatus) {
-        if st != NodeStatus::Active {
+    /// Record a peer's status; the one recorded before.
+    fn set_peer(&mut self, node: &str, st: NodeStatus) -> Option<NodeStatus> {
+        match self.peers.iter_mut().find(|(n, _)| n == node) {
+            Some((_, s)) => Some(std::mem::replace(s, st)),
+            None => {
+                self.peers.push((node.to_string(), st));
+                None
+            }
+        }
+    }
+
+    /// A peer reached `active`: it is past its comm-up, where it asked for its own groups
+    /// (`ip-request`) or, not hearing us as `active`, granted them to itself. Any of its groups
+    /// we hold (taken over while it was dead, stopped or away) go back to it, as after a
+    /// partition; an `ip-request` of its is answered after the release, as always. This also
+    /// covers what membership does not call a return from a partition: a peer first heard
+    /// after we declared it dead at initdead, or one that restarted and reached comm-up
+    /// without hearing us, whose grant to itself we missed; both ran the group for good.
+    fn peer_active(&mut self, node: &str) {
+        if !self.membership.params().nodes.iter().any(|n| n == node) {
             return;
         }
-        let Some(pos) = self.dead.iter().position(|n| n == node) else {
-            return;
-        };
-        self.dead.remove(pos);
         if let Some(rm) = self.rm.as_mut() {
             rm.node_returned(node);
         }
