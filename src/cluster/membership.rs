@@ -116,6 +116,9 @@ pub enum Action {
     NodeReturned(String),
     /// A peer's recorded status changed (`init`, `up`, `active`).
     NodeStatus(String, NodeStatus),
+    /// A peer started again (a higher generation than we knew): the new process holds no
+    /// resources and knows nothing of what was asked of its predecessor.
+    NodeRestarted(String),
     /// A verified, in-sequence message for an upper layer (resource protocol).
     Deliver(String, Msg),
     /// The graceful stop is complete: the process may exit.
@@ -144,6 +147,8 @@ struct Node {
     /// Highest generation ever seen from it (kept for our whole lifetime).
     generation: Option<u64>,
     window: SeqWindow,
+    /// The generation whose sequence numbers `window` follows.
+    window_generation: Option<u64>,
     /// Its `ackseq` of our messages.
     acked_ours: u64,
     /// Residue mod 10 of the sequence numbers we acknowledge.
@@ -168,6 +173,7 @@ impl Node {
             dead_ms: None,
             generation: None,
             window: SeqWindow::default(),
+            window_generation: None,
             acked_ours: 0,
             ack_trigger,
             flow_control: true,
@@ -642,6 +648,20 @@ impl Membership {
         if !self.generation_ok(now, i, &t, g, s) {
             return;
         }
+        // Sequence numbers start again with each generation. A restarted node's first messages
+        // may come before the status that makes the restart known; they start the new window,
+        // so a request among them that was lost is still asked for again.
+        {
+            let n = &mut self.nodes[i];
+            match n.window_generation {
+                Some(w) if g < w => return,
+                Some(w) if g == w => {}
+                _ => {
+                    n.window.reset();
+                    n.window_generation = Some(g);
+                }
+            }
+        }
         let max_delay = self.params.max_rexmit_delay_ms;
         let lo = if max_delay < 100 { 0 } else { 50 };
         let t_ms = now.mono_ms;
@@ -769,6 +789,7 @@ impl Membership {
             Some(cur) if g > cur => {
                 self.log(LogLevel::Info, format!("Heartbeat restart on node {name}"));
                 self.restarted(i, g);
+                self.actions.push_back(Action::NodeRestarted(name));
             }
             None => self.restarted(i, g),
             Some(cur) if g == cur && g > 0 && self.nodes[i].status == NodeStatus::Dead => {
@@ -800,7 +821,8 @@ impl Membership {
     fn restarted(&mut self, i: usize, g: u64) {
         let n = &mut self.nodes[i];
         n.generation = Some(g);
-        n.window.reset();
+        // The window is reset when the first message of the new generation arrives (see
+        // `handle_message`), which may have come before this status: what it holds is kept.
         n.last_status_seq = 0;
         n.last_status_ts = 0;
         n.acked_ours = 0;
@@ -818,8 +840,10 @@ impl Membership {
         };
         let ts = msg.get_str("ts").and_then(parse_hex).unwrap_or(0);
         {
+            // Older than the last status taken (3.0.6 compares the second-resolution `ts` too;
+            // a late, reordered status within the same second would roll the status back).
             let n = &self.nodes[i];
-            if n.last_status_at.is_some() && ts < n.last_status_ts && s < n.last_status_seq {
+            if n.last_status_at.is_some() && s < n.last_status_seq {
                 return;
             }
         }
@@ -827,12 +851,17 @@ impl Membership {
         if let Some(prev) = self.nodes[i].last_status_at {
             let interval = t.saturating_sub(prev);
             if self.nodes[i].status != NodeStatus::Dead {
-                if interval > self.params.deadtime_ms {
+                // The dead time the timer uses too: the peer's advertised `dt` (deadtime plus
+                // its start-up allowance in its first seconds).
+                if interval > self.dead_time_of(&self.nodes[i]) {
                     self.log(
                         LogLevel::Crit,
                         format!("Late heartbeat: Node {name}: interval {interval} ms (> deadtime)"),
                     );
+                    // It is talking: its sequence state (gaps to ask for again) goes on.
+                    let window = self.nodes[i].window.clone();
                     self.declare_dead(now, i);
+                    self.nodes[i].window = window;
                     self.nodes[i].heard = true;
                     // Dead and alive in one message (we, or it, were frozen): it is back.
                     self.actions.push_back(Action::NodeReturned(name.clone()));
@@ -1150,12 +1179,11 @@ impl Membership {
         if sequenced {
             self.history.push(self.seq, bytes.clone(), now.mono_ms);
             self.nodes[self.me].window.last_seq = Some(self.seq);
-            if !self
-                .nodes
-                .iter()
-                .enumerate()
-                .any(|(i, n)| i != self.me && n.status != NodeStatus::Dead && n.flow_control)
-            {
+            // A peer we declared dead that talks to us again (a restart whose first status has
+            // not arrived yet) may ask for what we send now.
+            if !self.nodes.iter().enumerate().any(|(i, n)| {
+                i != self.me && (n.status != NodeStatus::Dead || n.heard) && n.flow_control
+            }) {
                 // Nobody to wait for: keep nothing beyond what retransmission could still need.
                 self.history.trim_through(self.seq.saturating_sub(1));
             }

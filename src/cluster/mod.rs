@@ -1,6 +1,6 @@
-//! The sans-IO cluster state machine: membership, sequencing, retransmission, and (later)
-//! resource management. It takes (time, input) and queues actions; it never reads the clock,
-//! touches a socket or spawns a process.
+//! The sans-IO cluster state machine: membership, sequencing, retransmission, resource
+//! management, and the node (`Cluster`) that joins them. It takes (time, input) and queues
+//! actions; it never reads the clock, touches a socket or spawns a process.
 
 use std::fmt;
 
@@ -54,7 +54,9 @@ impl fmt::Display for LogLevel {
 
 pub mod history;
 pub mod membership;
+pub mod node;
 pub mod resources;
 pub mod sequence;
 
 pub use membership::{Action, Identity, Membership, NodeStatus, Params};
+pub use node::{Cluster, ClusterAction};

@@ -331,9 +331,11 @@ impl ResourceManager {
                     .add_str("info", "me");
                 self.actions.push_back(RmAction::Send(m));
             }
+            // The full takeover of a dead peer (4.7 -> 4.4), own groups included.
             Some("shutdone") if from != self.me && !self.shutting_down => {
                 self.gave_up.insert(from.clone());
                 self.take_groups_of(&from);
+                self.take_own_missing();
             }
             _ => {}
         }
@@ -378,13 +380,17 @@ impl ResourceManager {
             return;
         }
         self.take_groups_of(&node);
-        // Our own groups too, should any be missing (forced acquire, 4.4 step 4).
+        self.take_own_missing();
+        self.advance();
+    }
+
+    /// Our own groups too, should any be missing (forced acquire, 4.4 step 4).
+    fn take_own_missing(&mut self) {
         for g in 0..self.groups.len() {
             if self.groups[g].node == self.me && !self.held[g] {
                 self.enqueue(Task::Take(g));
             }
         }
-        self.advance();
     }
 
     /// A peer we took over is back from a partition: it kept (or took back) its own groups, so
@@ -410,6 +416,10 @@ impl ResourceManager {
                 );
                 self.queue.retain(|t| *t != Task::Take(g));
                 self.enqueue(Task::Give(g));
+                // Once released, tell it so, as if it had asked: its own `ip-request` may
+                // have been lost, and it would wait for an answer for ever.
+                self.answers.push_back((g, node.clone(), true));
+                self.queue.push_back(Task::Answer(g));
             }
         }
         self.advance();
@@ -1005,6 +1015,51 @@ mod tests {
         m.set_str("ipaddr", "Marker::b1");
         bob.message(T0, "carol", &m);
         pump(&mut bob, &mut w, 0);
+        assert_eq!(bob.held_keys(), ["Marker::b1"]);
+    }
+
+    #[test]
+    fn a_peers_shutdone_takes_its_groups_and_our_missing_ones() {
+        let (mut bob, mut w) = (
+            ResourceManager::new("bob", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
+        // bob's own request went unanswered (alice was stopping); then her shutdone.
+        let mut m = Msg::new();
+        m.add_str("t", "shutdone").add_str("st", "dead");
+        bob.message(T0, "alice", &m);
+        pump(&mut bob, &mut w, 0);
+        assert_eq!(bob.held_keys(), ["Marker::a1", "Marker::b1"]);
+    }
+
+    #[test]
+    fn a_returning_owner_is_told_once_its_group_is_released() {
+        let (mut bob, mut w) = (
+            ResourceManager::new("bob", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
+        bob.node_dead(T0, "alice");
+        pump(&mut bob, &mut w, 0);
+        w.sent.clear();
+        w.calls.clear();
+        bob.node_returned(T0, "alice");
+        pump(&mut bob, &mut w, 0);
+        assert_eq!(w.calls, ["Marker::a2 stop", "Marker::a1 stop"]);
+        let grant = w.sent.last().expect("a grant");
+        assert_eq!(
+            (
+                grant.get_str("t"),
+                grant.get_str("dest"),
+                grant.get_str("ipaddr"),
+                grant.get_str("ok")
+            ),
+            (
+                Some("ip-request-resp"),
+                Some("alice"),
+                Some("Marker::a1"),
+                Some("OK")
+            )
+        );
         assert_eq!(bob.held_keys(), ["Marker::b1"]);
     }
 

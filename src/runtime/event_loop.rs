@@ -17,9 +17,9 @@ use super::scripts::{self, ChildPool, ExitKind};
 use super::signals::{Signal, Signals};
 use super::watchdog::{self, Watchdog};
 use super::{daemon, log as hblog, notify, pidfile, state};
-use crate::cluster::resources::{Op as ResourceOp, ResourceManager, RmAction, ScriptResult};
-use crate::cluster::NodeStatus;
-use crate::cluster::{Action, Identity, LogLevel, Membership, Now, Params};
+use crate::cluster::resources::{Op as ResourceOp, ResourceManager, ScriptResult};
+use crate::cluster::{Cluster, ClusterAction, Identity, LogLevel, Membership, Now, Params};
+use crate::config::Resource;
 use crate::config::{Config, MsgFmt};
 use crate::media::udp::{self, OpenOptions};
 use crate::status::{ClusterView, RSC_NONE};
@@ -105,7 +105,8 @@ struct Daemon {
     cfg: Config,
     poll: Poll,
     links: Vec<Link>,
-    cluster: Membership,
+    /// Membership and resource manager: everything but I/O.
+    cluster: Cluster,
     clock: Clock,
     last_loadavg: u64,
     exit: Option<u8>,
@@ -117,15 +118,8 @@ struct Daemon {
     watchdog: Option<Watchdog>,
     /// `respawn` / `failfast` clients, started at comm-up.
     clients: Clients,
-    /// The legacy resource manager; None with `-M`, and (for now) in negotiated mode.
-    rm: Option<ResourceManager>,
     /// Resource script runs.
     children: ChildPool,
-    /// Comm-up happened but the resource manager has not been told (see `try_rm_comm_up`).
-    rm_comm_up_pending: bool,
-    /// What `cl_status rscstatus` says (`none`, `local`, `foreign`, `all`, `transition`); the
-    /// resource manager keeps it current. None when resources are not managed (`-M`).
-    rscstatus: Option<String>,
     /// The service manager's watchdog (`WATCHDOG_USEC`), pinged from the loop's timer.
     sd_watchdog: Option<notify::Watchdog>,
 }
@@ -264,13 +258,15 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
     };
     let auth = Authenticator::new(cfg.authkeys.clone());
     let now = clock.now();
-    let mut cluster = Membership::new(params, id, auth, now, seed());
+    let membership = Membership::new(params, id, auth, now, seed());
+    // The resource manager (legacy or negotiated); None with `-M`.
+    let rm = resource_manager(opts, &cfg, &node);
+    let mut cluster = Cluster::new(now, membership, rm);
     for (i, l) in links.iter().enumerate() {
         cluster.set_own_link(now, i, l.own_side_up());
     }
     let auth = Authenticator::new(cfg.authkeys.clone());
     let clients = Clients::new(&cfg.hacf.clients);
-    let rm = resource_manager(opts, &cfg, &node);
     let mut d = Daemon {
         auth,
         opts: opts.clone(),
@@ -286,10 +282,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         fifo,
         watchdog,
         clients,
-        rm,
         children: ChildPool::new(CHILD_BASE),
-        rm_comm_up_pending: false,
-        rscstatus: opts.manage_resources.then(|| RSC_NONE.to_string()),
         sd_watchdog: notify::Watchdog::from_env(Instant::now()),
     };
     d.refresh_loadavg(now);
@@ -433,11 +426,6 @@ impl Daemon {
                 self.refresh_loadavg(now);
                 self.cluster.handle_timeout(now);
             }
-            if let Some(rm) = self.rm.as_mut() {
-                if rm.poll_timeout().is_some_and(|t| t <= now.mono_ms) {
-                    rm.handle_timeout(now);
-                }
-            }
             // Scripts past their time limit are killed; their exit arrives with SIGCHLD.
             self.children.enforce_timeouts(Instant::now());
             self.drain();
@@ -453,7 +441,6 @@ impl Daemon {
     /// The earliest moment the cluster or a medium needs attention.
     fn next_timer(&self) -> Option<u64> {
         let media = self.links.iter().filter_map(Link::next_timer);
-        let rm = self.rm.as_ref().and_then(ResourceManager::poll_timeout);
         let now = self.clock.now().mono_ms;
         let children = self
             .children
@@ -463,12 +450,12 @@ impl Daemon {
             .poll_timeout()
             .into_iter()
             .chain(media)
-            .chain(rm)
             .chain(children)
             .min()
     }
 
-    /// Scripts wrote to the FIFO: each message goes to the cluster, as with the original.
+    /// Scripts wrote to the FIFO: each message goes to the cluster (and to this node's own
+    /// resource manager), as with the original.
     fn on_fifo(&mut self) {
         let Some(fifo) = self.fifo.as_mut() else {
             return;
@@ -496,33 +483,23 @@ impl Daemon {
                     Some(v) => Reply::View(v),
                     None => Reply::Closed,
                 },
-                Request::Standby(w) | Request::Takeover(w) if self.rm.is_some() => {
+                Request::Standby(w) | Request::Takeover(w) if self.cluster.manages_resources() => {
                     // What hb_standby / hb_takeover write into 3.0.6's FIFO.
                     let mut m = crate::wire::Msg::new();
                     if matches!(req, Request::Standby(_)) {
-                        let set = if w == Which::Failback {
-                            "foreign"
-                        } else {
-                            w.as_str()
-                        };
-                        m.add_str("t", "ask_resources")
-                            .add_str("rsc_hold", set)
-                            .add_str("info", "me");
+                        let set = if w == Which::Failback { "foreign" } else { w.as_str() };
+                        m.add_str("t", "ask_resources").add_str("rsc_hold", set).add_str("info", "me");
                     } else {
-                        m.add_str("t", "hb_takeover")
-                            .add_str("rsc_hold", w.as_str());
+                        m.add_str("t", "hb_takeover").add_str("rsc_hold", w.as_str());
                     }
+                    // Sent, and handled by this node too.
                     let now = self.clock.now();
-                    self.cluster.send_message(now, m.clone());
-                    let me = self.node.clone();
-                    if let Some(rm) = self.rm.as_mut() {
-                        rm.message(now, &me, &m);
-                    }
+                    self.cluster.send_message(now, m);
                     Reply::Done
                 }
-                Request::Standby(_) | Request::Takeover(_) => {
-                    Reply::Error("this node manages no resources (started with -M)".into())
-                }
+                Request::Standby(_) | Request::Takeover(_) => Reply::Error(
+                    "this node manages no resources (started with -M)".into(),
+                ),
             };
             if let Some(ctl) = self.control.as_mut() {
                 ctl.respond(conn, reply);
@@ -536,11 +513,15 @@ impl Daemon {
         if !self.cluster.is_comm_up() {
             return None;
         }
+        let rscstatus = self
+            .opts
+            .manage_resources
+            .then(|| self.cluster.rscstatus().unwrap_or(RSC_NONE));
         Some(ClusterView::build(
-            &self.cluster,
+            self.cluster.membership(),
             &self.cfg.hacf,
             super::VERSION_STRING,
-            self.rscstatus.as_deref(),
+            rscstatus,
             hblog::debug_level(),
         ))
     }
@@ -568,25 +549,9 @@ impl Daemon {
 
     /// Carry out everything the state machine asked for.
     fn drain(&mut self) {
-        loop {
-            self.drain_membership();
-            if !self.drain_resources() {
-                break;
-            }
-        }
-        if let Some(rm) = self.rm.as_ref() {
-            self.rscstatus = Some(rm.rscstatus().to_string());
-        }
-    }
-
-    fn drain_membership(&mut self) {
         while let Some(a) = self.cluster.poll_action() {
-            let now = self.clock.now();
-            if matches!(a, Action::CommUp) {
-                notify::status(&format!("Communication up; {} is active", self.node));
-            }
             match a {
-                Action::Send(bytes) => {
+                ClusterAction::Send(bytes) => {
                     if watchdog::is_status(&bytes) {
                         if let Some(w) = self.watchdog.as_mut() {
                             w.tickle();
@@ -594,38 +559,15 @@ impl Daemon {
                     }
                     self.send(&bytes)
                 }
-                Action::Log(level, text) => hblog::emit(level, &text),
-                Action::Deliver(from, msg) => {
-                    let t = msg.get_str("t").unwrap_or("?");
-                    hblog::emit(
-                        LogLevel::Debug,
-                        &format!("received {t} message from {from}"),
-                    );
-                    if let Some(rm) = self.rm.as_mut() {
-                        rm.message(now, &from, &msg);
-                    }
+                ClusterAction::Log(level, text) => hblog::emit(level, &text),
+                ClusterAction::RunScript { job, resource, op } => {
+                    self.run_script(job, &resource, op)
                 }
-                Action::CommUp => {
+                ClusterAction::CommUp => {
+                    notify::status(&format!("Communication up; {} is active", self.node));
                     self.clients.start_all();
-                    self.rm_comm_up_pending = true;
-                    self.try_rm_comm_up();
                 }
-                Action::NodeDead(node) => {
-                    self.try_rm_comm_up();
-                    // Ping nodes hold no resources.
-                    if self.cfg.hacf.nodes.contains(&node) {
-                        if let Some(rm) = self.rm.as_mut() {
-                            rm.node_dead(now, &node);
-                        }
-                    }
-                }
-                Action::NodeStatus(..) => self.try_rm_comm_up(),
-                Action::NodeReturned(node) => {
-                    if let Some(rm) = self.rm.as_mut() {
-                        rm.node_returned(now, &node);
-                    }
-                }
-                Action::ShutdownComplete => {
+                ClusterAction::ShutdownComplete => {
                     self.clients.stop_all(Duration::from_secs(10));
                     hblog::emit(
                         LogLevel::Info,
@@ -633,103 +575,56 @@ impl Daemon {
                     );
                     self.exit = Some(0);
                 }
+                ClusterAction::NodeStatus(..)
+                | ClusterAction::NodeDead(_)
+                | ClusterAction::NodeReturned(_)
+                | ClusterAction::NodeRestarted(_) => {}
             }
         }
     }
 
-    /// Resource acquisition at comm-up counts the peers that are `active` (3.0.6's rule: one
-    /// that is only `up` has not reached its own comm-up and would ignore an `ip-request`).
-    /// Comm-up can come before a peer's first status message; then we wait for it.
-    fn try_rm_comm_up(&mut self) {
-        if !self.rm_comm_up_pending {
-            return;
-        }
-        let peers: Vec<&String> = self
-            .cfg
-            .hacf
-            .nodes
-            .iter()
-            .filter(|n| **n != self.node)
-            .collect();
-        let unknown = peers
-            .iter()
-            .any(|n| self.cluster.node_status(n) == Some(NodeStatus::Init));
-        if unknown {
-            return;
-        }
-        let active = 1 + peers
-            .iter()
-            .filter(|n| self.cluster.node_status(n) == Some(NodeStatus::Active))
-            .count();
-        self.rm_comm_up_pending = false;
-        if let Some(rm) = self.rm.as_mut() {
-            rm.comm_up(self.clock.now(), active);
-        }
-    }
-
-    /// Carry out what the resource manager asked for; script results that are known at once
-    /// (no such script, could not start) go back to it in the same turn.
-    fn drain_resources(&mut self) -> bool {
-        let mut any = false;
-        loop {
-            let Some(a) = self.rm.as_mut().and_then(|rm| rm.poll_action()) else {
-                return any;
-            };
-            any = true;
+    /// Start a resource script; results known at once (no such script, could not start) go
+    /// back to the cluster in the same turn.
+    fn run_script(&mut self, job: u64, resource: &Resource, op: ResourceOp) {
+        let dirs = [self.opts.paths.resource_dir(), PathBuf::from("/etc/init.d")];
+        let immediate = match scripts::find_script(&resource.script, &dirs) {
+            None => Some(ScriptResult::NotFound),
+            Some(program) => {
+                hblog::emit(
+                    LogLevel::Info,
+                    &format!(
+                        "Running {} {} {}",
+                        program.display(),
+                        resource.args.join(" "),
+                        op.as_str()
+                    )
+                    .replace("  ", " "),
+                );
+                let mut args = resource.args.clone();
+                args.push(op.as_str().to_string());
+                let limit = if op == ResourceOp::Status { 60 } else { 600 };
+                let job_spec = scripts::Job {
+                    id: job,
+                    program,
+                    args,
+                    env: script_env::base(
+                        &self.cfg.hacf,
+                        &self.opts.paths,
+                        &self.node,
+                        hblog::debug_level(),
+                    ),
+                    timeout: Duration::from_secs(limit),
+                    label: format!("{}({})", resource.script, resource.spec),
+                };
+                self.children
+                    .spawn(self.poll.registry(), job_spec, Instant::now())
+                    .err()
+                    .map(|f| ScriptResult::Failed(format!("{:?}", f.exit)))
+            }
+        };
+        if let Some(r) = immediate {
             let now = self.clock.now();
-            match a {
-                RmAction::Send(msg) => {
-                    self.cluster.send_message(now, msg.clone());
-                    // A node handles its own messages too (3.0.6 does it before sending).
-                    let me = self.node.clone();
-                    if let Some(rm) = self.rm.as_mut() {
-                        rm.message(now, &me, &msg);
-                    }
-                }
-                RmAction::Log(level, text) => hblog::emit(level, &text),
-                RmAction::Released => self.cluster.shutdown(now),
-                RmAction::Run { job, resource, op } => {
-                    let dirs = [self.opts.paths.resource_dir(), PathBuf::from("/etc/init.d")];
-                    let immediate = match scripts::find_script(&resource.script, &dirs) {
-                        None => Some(ScriptResult::NotFound),
-                        Some(program) => {
-                            hblog::emit(
-                                LogLevel::Info,
-                                &format!(
-                                    "Running {} {} {}",
-                                    program.display(),
-                                    resource.args.join(" "),
-                                    op.as_str()
-                                )
-                                .replace("  ", " "),
-                            );
-                            let mut args = resource.args.clone();
-                            args.push(op.as_str().to_string());
-                            let limit = if op == ResourceOp::Status { 60 } else { 600 };
-                            let job_spec = scripts::Job {
-                                id: job,
-                                program,
-                                args,
-                                env: script_env::base(
-                                    &self.cfg.hacf,
-                                    &self.opts.paths,
-                                    &self.node,
-                                    hblog::debug_level(),
-                                ),
-                                timeout: Duration::from_secs(limit),
-                                label: format!("{}({})", resource.script, resource.spec),
-                            };
-                            self.children
-                                .spawn(self.poll.registry(), job_spec, Instant::now())
-                                .err()
-                                .map(|f| ScriptResult::Failed(format!("{:?}", f.exit)))
-                        }
-                    };
-                    if let (Some(r), Some(rm)) = (immediate, self.rm.as_mut()) {
-                        rm.script_done(now, job, r);
-                    }
-                }
-            }
+            self.cluster.script_done(now, job, r);
         }
     }
 
@@ -747,9 +642,7 @@ impl Daemon {
                 ExitKind::SpawnFailed(e) => ScriptResult::Failed(e),
             };
             let now = self.clock.now();
-            if let Some(rm) = self.rm.as_mut() {
-                rm.script_done(now, f.id, result);
-            }
+            self.cluster.script_done(now, f.id, result);
         }
         self.drain();
     }
@@ -773,16 +666,9 @@ impl Daemon {
                     LogLevel::Info,
                     &format!("Heartbeat shutdown in progress. ({pid})"),
                 );
+                // Every group is released first, then `shutdone` goes out and we exit.
                 let now = self.clock.now();
-                match self.rm.as_mut() {
-                    // The resource manager releases everything, then `Released` stops us.
-                    Some(rm) => rm.shutdown(self.clock.now()),
-                    None => {
-                        hblog::emit(LogLevel::Info, "Giving up all HA resources.");
-                        hblog::emit(LogLevel::Info, "All HA resources relinquished.");
-                        self.cluster.shutdown(now);
-                    }
-                }
+                self.cluster.shutdown(now);
             }
             Signal::Hup => {
                 notify::reloading();
