@@ -69,6 +69,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 use std::path::Path;
 
+use heartbeat::cluster::resources::negotiated::{RSCRCVD_WAIT_MS, STANDBY_REPLY_MS};
 use heartbeat::cluster::resources::{Op, ResourceManager, ScriptResult};
 use heartbeat::cluster::{Cluster, ClusterAction, Identity, Membership, Now, Params};
 use heartbeat::config::{haresources, AutoFailback, ResourceGroup};
@@ -86,7 +87,17 @@ const EPOCH: u64 = 1_795_000_000;
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
 
 /// Simulated length of one run (the tail included).
-const DURATION_MS: u64 = 24_000;
+fn duration_ms(setup: Setup) -> u64 {
+    if negotiated(setup) {
+        44_000
+    } else {
+        24_000
+    }
+}
+
+fn negotiated(setup: Setup) -> bool {
+    setup.mode != AutoFailback::Legacy
+}
 
 fn haresources_text(nodes: usize) -> &'static str {
     if nodes == 2 {
@@ -105,13 +116,20 @@ fn hear_ms(nodes: usize) -> u64 {
     3 * KEEPALIVE_MS + MAX_REXMIT_MS + 4 * resources_total(nodes) * SCRIPT_MAX_MS
 }
 
-/// How long after things quieted down every group must run somewhere.
-fn live_ms(nodes: usize) -> u64 {
-    DEADTIME_MS + STARTUP_DT_EXTRA_MS + hear_ms(nodes)
+/// How long after things quieted down every group must run somewhere. The negotiated
+/// manager adds its own waits by design (resources.md 4.1, 4.6): the 10 s for a peer that
+/// starts with us, and the 10 s a standby request waits for an answer from a peer that went.
+fn live_ms(setup: Setup) -> u64 {
+    let base = DEADTIME_MS + STARTUP_DT_EXTRA_MS + hear_ms(setup.nodes);
+    if negotiated(setup) {
+        base + RSCRCVD_WAIT_MS + STANDBY_REPLY_MS
+    } else {
+        base
+    }
 }
 
-fn tail_ms(nodes: usize) -> u64 {
-    live_ms(nodes) + 2000
+fn tail_ms(setup: Setup) -> u64 {
+    live_ms(setup) + 2000
 }
 
 // ----- randomness ------------------------------------------------------------------------
@@ -187,7 +205,7 @@ fn scenario(rng: &mut Rng, setup: Setup, groups: &[ResourceGroup]) -> Scenario {
     for i in 0..n {
         events.push((rng.range(0, 1500), Ev::Start(i)));
     }
-    let last = DURATION_MS - tail_ms(n) - 1000;
+    let last = duration_ms(setup) - tail_ms(setup) - 1000;
     let mut t = 2000 + rng.range(0, 2000);
     let mut fault = 0;
     while t < last {
@@ -640,7 +658,7 @@ impl Sim {
                 .into_iter()
                 .flatten()
                 .min()
-                .filter(|&t| t <= DURATION_MS)
+                .filter(|&t| t <= duration_ms(self.setup))
             else {
                 return Ok(());
             };
@@ -758,7 +776,7 @@ impl Sim {
                 .filter_map(|i| self.hosts[i].comm_up_at)
                 .min()
                 .map(|c| c.max(self.quiet_since));
-            if let Some(ready) = ready.filter(|r| self.now > r + live_ms(n)) {
+            if let Some(ready) = ready.filter(|r| self.now > r + live_ms(self.setup)) {
                 for g in 0..self.groups.len() {
                     let exempt = self.broken.as_ref().is_some_and(|(_, s)| {
                         self.groups[g].resources.iter().any(|r| &r.spec == s)
@@ -768,7 +786,7 @@ impl Sim {
                             "liveness: group {} runs nowhere, {} ms after the cluster became quiet and ready (bound {} ms)",
                             self.groups[g].key(),
                             self.now - ready,
-                            live_ms(n)
+                            live_ms(self.setup)
                         ));
                     }
                 }
@@ -850,7 +868,7 @@ fn suite(name: &str, setup: Setup, default_seeds: u64) {
     eprintln!(
         "{name}: {} seed(s) of {} simulated seconds passed in {:.1?}",
         seeds.len(),
-        DURATION_MS / 1000,
+        duration_ms(setup) / 1000,
         started.elapsed()
     );
 }

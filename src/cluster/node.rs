@@ -323,8 +323,10 @@ impl Cluster {
         }
         // Negotiated mode settles this with `starting` / `resource` (and auto_failback off
         // must leave a returning owner idle).
-        if let Some(rm) = self.rm.as_mut().filter(|rm| rm.mode() == AutoFailback::Legacy) {
-            rm.node_returned(now, node);
+        match self.rm.as_mut() {
+            Some(rm) if rm.mode() == AutoFailback::Legacy => rm.node_returned(now, node),
+            Some(rm) => rm.peer_active(now),
+            None => {}
         }
     }
 
@@ -334,7 +336,11 @@ impl Cluster {
     /// for an answer that never comes, and the group runs nowhere.
     fn peer_restarted(&mut self, now: Now) {
         // Negotiated mode: the restarted peer's `starting` renegotiates.
-        if self.rm.as_ref().is_some_and(|rm| rm.mode() != AutoFailback::Legacy) {
+        if self
+            .rm
+            .as_ref()
+            .is_some_and(|rm| rm.mode() != AutoFailback::Legacy)
+        {
             return;
         }
         if self.membership.is_comm_up() && !self.rm_comm_up_pending && !self.stopping {

@@ -15,7 +15,7 @@ use crate::config::AutoFailback;
 use crate::config::{Resource, ResourceGroup};
 use crate::wire::Msg;
 
-mod negotiated;
+pub mod negotiated;
 pub use negotiated::Hold;
 use negotiated::{Mark, Negotiation};
 

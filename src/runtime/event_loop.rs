@@ -487,19 +487,26 @@ impl Daemon {
                     // What hb_standby / hb_takeover write into 3.0.6's FIFO.
                     let mut m = crate::wire::Msg::new();
                     if matches!(req, Request::Standby(_)) {
-                        let set = if w == Which::Failback { "foreign" } else { w.as_str() };
-                        m.add_str("t", "ask_resources").add_str("rsc_hold", set).add_str("info", "me");
+                        let set = if w == Which::Failback {
+                            "foreign"
+                        } else {
+                            w.as_str()
+                        };
+                        m.add_str("t", "ask_resources")
+                            .add_str("rsc_hold", set)
+                            .add_str("info", "me");
                     } else {
-                        m.add_str("t", "hb_takeover").add_str("rsc_hold", w.as_str());
+                        m.add_str("t", "hb_takeover")
+                            .add_str("rsc_hold", w.as_str());
                     }
                     // Sent, and handled by this node too.
                     let now = self.clock.now();
                     self.cluster.send_message(now, m);
                     Reply::Done
                 }
-                Request::Standby(_) | Request::Takeover(_) => Reply::Error(
-                    "this node manages no resources (started with -M)".into(),
-                ),
+                Request::Standby(_) | Request::Takeover(_) => {
+                    Reply::Error("this node manages no resources (started with -M)".into())
+                }
             };
             if let Some(ctl) = self.control.as_mut() {
                 ctl.respond(conn, reply);

@@ -404,6 +404,21 @@ impl ResourceManager {
         } else {
             self.neg.peer.union(hold)
         };
+        if !mach_down
+            && hold.local
+            && self.neg.own.foreign
+            && !self.neg.standby_busy()
+            && !self.shutting_down
+        {
+            // The owner says it runs its groups while we hold them too: the aftermath of a
+            // split brain one side never noticed. The owner keeps them.
+            self.info(format!(
+                "{from} runs its own resource groups while we hold them too: giving them back"
+            ));
+            self.give_back_groups_of(from);
+            let stable = self.neg.phase == Phase::Stable;
+            self.send_resource(self.neg.own, stable, None);
+        }
         let was_stable = self.neg.peer_stable;
         if let Some(s) = isstable {
             self.neg.peer_stable = s;
@@ -454,6 +469,23 @@ impl ResourceManager {
                 LogLevel::Error,
                 "Both machines own foreign resources!".into(),
             );
+        }
+        let n = &self.neg;
+        let nobody_runs_ours = n.phase == Phase::Stable
+            && n.peer_stable
+            && n.peer_alive
+            && !n.standby_busy()
+            && !n.takeover
+            && !n.own.local
+            && !n.peer.foreign
+            && !self.shutting_down;
+        if nobody_runs_ours {
+            // 3.0.6 only logs this; a group left nowhere (a handover lost in a split brain)
+            // is ours to run.
+            self.log(LogLevel::Error, "No one owns our local resources!".into());
+            self.info("Acquiring our own resource groups: nobody else holds them".into());
+            self.neg.own.local = true;
+            self.self_grant_own();
         }
         if both_ours && self.neg.heal_reclaim && self.neg.peer_alive && !self.shutting_down {
             self.neg.heal_reclaim = false;
@@ -533,28 +565,46 @@ impl ResourceManager {
     /// A peer that we took over is back from a partition (or a freeze): its groups go home
     /// now, and ours come back to us (see `audit`), without 3.0.6's restart of both daemons.
     pub(super) fn neg_node_returned(&mut self, node: &str) {
-        let mut gave = false;
-        for g in 0..self.groups.len() {
-            if self.groups[g].node == node && self.taking_or_held(g) {
-                let key = self.groups[g].key().to_string();
-                self.info(format!(
-                    "Giving back resource group {key}: {node} is back after a partition"
-                ));
-                self.queue.retain(|t| *t != Task::Take(g));
-                self.enqueue(Task::Give(g));
-                gave = true;
-            }
-        }
+        self.give_back_groups_of(node);
         let n = &mut self.neg;
-        if gave {
-            n.own.foreign = false;
-        }
         n.peer_alive = true;
         n.needs_failback = false;
         n.heal_failback = true;
         n.heal_reclaim = true;
         n.peer_name = Some(node.to_string());
         let stable = n.phase == Phase::Stable;
+        self.send_resource(self.neg.own, stable, None);
+    }
+
+    /// Give `node`'s groups that we hold or are taking back to it.
+    fn give_back_groups_of(&mut self, node: &str) {
+        let mut gave = false;
+        for g in 0..self.groups.len() {
+            if self.groups[g].node == node && self.taking_or_held(g) {
+                let key = self.groups[g].key().to_string();
+                self.info(format!("Giving back resource group {key} to {node}"));
+                self.queue.retain(|t| *t != Task::Take(g));
+                self.enqueue(Task::Give(g));
+                gave = true;
+            }
+        }
+        if gave {
+            self.neg.own.foreign = false;
+            self.neg.needs_failback = false;
+        }
+    }
+
+    /// A peer reached `active` after we were up: it may have been away unnoticed (it
+    /// restarted, or we declared it dead before ever hearing it) and hold groups we took.
+    /// Tell it what we hold, so that the owner-keeps rule in `neg_resource` settles any
+    /// overlap at once; for a peer starting normally this repeats the answer to its
+    /// `starting`.
+    pub fn peer_active(&mut self, now: crate::cluster::Now) {
+        self.now_ms = now.mono_ms;
+        if !self.negotiated() || self.shutting_down || self.neg.phase == Phase::Init {
+            return;
+        }
+        let stable = self.neg.phase == Phase::Stable;
         self.send_resource(self.neg.own, stable, None);
     }
 
