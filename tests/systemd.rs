@@ -329,6 +329,8 @@ impl Container {
                 // As on a real machine: the daemon locks itself into memory.
                 "--capability=CAP_IPC_LOCK",
                 "--console=pipe",
+                // Its journal stays in the container, nothing of it on the host.
+                "--link-journal=no",
                 "--boot",
             ])
             .stdin(Stdio::null())
