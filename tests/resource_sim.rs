@@ -929,23 +929,21 @@ fn legacy_three_nodes() {
 }
 
 #[test]
-#[ignore = "negotiated manager not merged yet"]
 fn auto_failback_on_two_nodes() {
     let setup = Setup {
         mode: AutoFailback::On,
         nodes: 2,
     };
-    suite("auto_failback_on_two_nodes", setup, 2000);
+    suite("auto_failback_on_two_nodes", setup, 1500);
 }
 
 #[test]
-#[ignore = "negotiated manager not merged yet"]
 fn auto_failback_off_two_nodes() {
     let setup = Setup {
         mode: AutoFailback::Off,
         nodes: 2,
     };
-    suite("auto_failback_off_two_nodes", setup, 2000);
+    suite("auto_failback_off_two_nodes", setup, 1500);
 }
 
 /// The checks can fail: a stop script that leaves its resource running is caught, and so are

@@ -281,6 +281,7 @@ impl ResourceManager {
         if !self.neg.own.is_none() {
             self.neg.phase = Phase::RscRcvd;
             self.arm_rscrcvd();
+            self.send_resource(self.neg.own, false, None);
         }
     }
 
@@ -350,9 +351,9 @@ impl ResourceManager {
             Phase::Starting => self.neg.phase = Phase::BothStarting,
             _ => {}
         }
-        // A (re)starting peer holds nothing yet and any exchange with its old self is void.
+        // Any exchange with the peer's old self is void. (Its held set stays as announced:
+        // a peer that took groups over before its comm-up says so before its `starting`.)
         self.neg.peer_stable = false;
-        self.neg.peer = Hold::NONE;
         if self.neg.standby_busy() {
             self.cancel_standby();
         }
@@ -396,7 +397,7 @@ impl ResourceManager {
                 self.info("mach_down takeover complete.".into());
                 self.initial_done("mach_down");
             }
-            self.audit();
+            self.audit(false);
             return;
         }
         self.neg.peer = if full || hold.is_none() {
@@ -452,12 +453,12 @@ impl ResourceManager {
                 self.initial_done("T_RESOURCES(them)");
             }
         }
-        self.audit();
+        self.audit(true);
     }
 
     /// 3.0.6's consistency check of the two held sets (log only), and after a healed
     /// partition the one request that brings our groups home if the peer kept them.
-    fn audit(&mut self) {
+    fn audit(&mut self, peer_spoke: bool) {
         let n = &self.neg;
         let both_ours = n.own.local && n.peer.foreign;
         let both_foreign = n.own.foreign && n.peer.local;
@@ -486,6 +487,13 @@ impl ResourceManager {
             self.info("Acquiring our own resource groups: nobody else holds them".into());
             self.neg.own.local = true;
             self.self_grant_own();
+        }
+        // The peer says it runs our groups while we do: answer each such claim with what we
+        // hold, so that (if it is one of ours) it gives them back. A claim lost on the way is
+        // made again by the peer's next announcement, so this cannot go on for ever.
+        if both_ours && peer_spoke && self.neg.peer_alive && !self.shutting_down {
+            let stable = self.neg.phase == Phase::Stable;
+            self.send_resource(self.neg.own, stable, None);
         }
         if both_ours && self.neg.heal_reclaim && self.neg.peer_alive && !self.shutting_down {
             self.neg.heal_reclaim = false;
@@ -719,7 +727,7 @@ impl ResourceManager {
                     self.self_grant_own();
                 }
                 self.initial_done("T_RESOURCES(us)");
-                self.audit();
+                self.audit(false);
             }
         }
         if due(self.neg.standby_deadline) {
