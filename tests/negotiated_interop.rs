@@ -156,8 +156,21 @@ fn negotiated_mixed_pair_moves_groups_like_two_real_nodes() {
         || on_only(&marker, "bob", "alice", "svcA") && on_only(&marker, "alice", "bob", "svcB"),
     );
 
-    // Ours stops gracefully: the real node takes svcA at once.
+    // hb_takeover local on ours: bob runs both. (Stopping ours in the state above would show
+    // a 3.0.6 bug: on a shutdone, a node holding `foreign` acquires `foreign` again instead of
+    // what it lacks, and svcA would stay down; holding `none` it acquires `all`.)
     wait_real_rscstatus(&mut alice, &mut bob, "foreign", Duration::from_secs(8));
+    let out = run(env!("CARGO_BIN_EXE_hb_takeover"), &["local"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    wait_until(
+        "hb_takeover local on bob: bob runs both",
+        Duration::from_secs(10),
+        &mut [&mut alice, &mut bob],
+        || on_only(&marker, "bob", "alice", "svcA") && on_only(&marker, "bob", "alice", "svcB"),
+    );
+
+    // Ours stops gracefully: the real node takes both at once.
+    wait_real_rscstatus(&mut alice, &mut bob, "none", Duration::from_secs(8));
     let t0 = Instant::now();
     bob.signal(Signal::SIGTERM);
     wait_until(

@@ -67,6 +67,10 @@ impl Cluster {
     /// Join a freshly created membership (its first status messages are queued) and the
     /// resource manager, if resources are managed.
     pub fn new(now: Now, membership: Membership, rm: Option<ResourceManager>) -> Cluster {
+        let mut rm = rm;
+        if let Some(rm) = rm.as_mut() {
+            rm.set_nodes(&membership.params().nodes);
+        }
         let mut c = Cluster {
             membership,
             rm,

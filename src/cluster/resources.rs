@@ -134,7 +134,16 @@ pub struct ResourceManager {
     neg: Negotiation,
     /// The clock of the last input, for timers armed while handling it.
     now_ms: u64,
+    /// The cluster's nodes in ha.cf order, and those we consider dead (legacy takeover).
+    nodes: Vec<String>,
+    dead: BTreeSet<String>,
+    /// Legacy, three or more nodes: own groups asked for with `ip-request`, the peers whose
+    /// answer is still due, and when a `weown=no` stops waiting for the rest.
+    awaiting: Vec<(usize, BTreeSet<String>, Option<u64>)>,
 }
+
+/// How long a `weown=no` waits for another peer's answer (legacy, three or more nodes).
+pub const ANSWER_WAIT_MS: u64 = 2_000;
 
 impl ResourceManager {
     pub fn new(me: &str, groups: Vec<ResourceGroup>, mode: AutoFailback) -> ResourceManager {
@@ -154,6 +163,90 @@ impl ResourceManager {
             start_failures: vec![0; n],
             neg: Negotiation::default(),
             now_ms: 0,
+            nodes: Vec::new(),
+            dead: BTreeSet::new(),
+            awaiting: Vec::new(),
+        }
+    }
+
+    /// The cluster's nodes, in ha.cf order. With more than two, a dead node's groups are
+    /// taken by the first live node of that list only (3.0.6 lets every survivor take them,
+    /// so two survivors run them both).
+    pub fn set_nodes(&mut self, nodes: &[String]) {
+        self.nodes = nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
+    }
+
+    /// Who takes over a dead node's groups: the first live node in ha.cf order (with two
+    /// nodes, the survivor).
+    fn taker_of(&self, dead: &str) -> String {
+        self.nodes
+            .iter()
+            .find(|n| n.as_str() != dead && !self.dead.contains(n.as_str()))
+            .cloned()
+            .unwrap_or_else(|| self.me.clone())
+    }
+
+    /// With three or more nodes: give up a dead node's groups that another live node (first
+    /// in ha.cf order) is now responsible for; views converge as nodes hear each other again.
+    fn hand_over_to_takers(&mut self) {
+        if self.nodes.len() < 3 || self.shutting_down {
+            return;
+        }
+        let dead: Vec<String> = self.dead.iter().cloned().collect();
+        for d in dead {
+            let taker = self.taker_of(&d);
+            if taker == self.me {
+                continue;
+            }
+            for g in 0..self.groups.len() {
+                if self.groups[g].node == d && self.taking_or_held(g) {
+                    let key = self.groups[g].key().to_string();
+                    self.log(
+                        LogLevel::Info,
+                        format!("Giving up resource group {key}: {taker} takes over {d}'s groups"),
+                    );
+                    self.queue.retain(|t| *t != Task::Take(g));
+                    self.enqueue(Task::Give(g));
+                }
+            }
+        }
+    }
+
+    /// Own groups whose awaited answers are all in (a peer died) or whose wait ran out.
+    fn awaited_answers(&mut self) {
+        let now = self.now_ms;
+        let dead = self.dead.clone();
+        let mut ready = Vec::new();
+        self.awaiting.retain_mut(|(g, peers, deadline)| {
+            peers.retain(|p| !dead.contains(p));
+            let go = peers.is_empty() || deadline.is_some_and(|d| d <= now);
+            if go {
+                ready.push(*g);
+            }
+            !go
+        });
+        for g in ready {
+            self.enqueue(Task::Take(g));
+        }
+        self.advance();
+    }
+
+    /// Legacy takeover after `node` died or stopped: the groups of every dead node that we
+    /// are now the taker of (a taker that died passes its charge on).
+    fn take_over_dead(&mut self, node: &str) {
+        self.dead.insert(node.to_string());
+        self.awaited_answers();
+        let dead: Vec<String> = self.dead.iter().cloned().collect();
+        for d in dead {
+            let taker = self.taker_of(&d);
+            if taker == self.me {
+                self.take_groups_of(&d);
+            } else if d == node {
+                self.log(
+                    LogLevel::Info,
+                    format!("Resources of {d} are taken over by {taker}."),
+                );
+            }
         }
     }
 
@@ -198,7 +291,11 @@ impl ResourceManager {
 
     pub fn poll_timeout(&self) -> Option<u64> {
         let retry = self.work.as_ref().and_then(|w| w.retry_at);
-        [retry, self.neg.next_timer()].into_iter().flatten().min()
+        let answers = self.awaiting.iter().filter_map(|(_, _, d)| *d).min();
+        [retry, self.neg.next_timer(), answers]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn log(&mut self, level: LogLevel, text: String) {
@@ -244,6 +341,18 @@ impl ResourceManager {
                     .add_str("ok", "OK");
             } else {
                 m.add_str("t", "ip-request").add_str("ipaddr", &key);
+                if self.nodes.len() > 2 {
+                    // Wait for every live peer: one that does not run the group must not
+                    // send us starting it while another is still stopping it.
+                    let peers: BTreeSet<String> = self
+                        .nodes
+                        .iter()
+                        .filter(|n| **n != self.me && !self.dead.contains(n.as_str()))
+                        .cloned()
+                        .collect();
+                    self.awaiting.retain(|(ag, _, _)| *ag != g);
+                    self.awaiting.push((g, peers, None));
+                }
             }
             self.actions.push_back(RmAction::Send(m));
         }
@@ -259,6 +368,9 @@ impl ResourceManager {
         let from = from.to_ascii_lowercase();
         if from != self.me && msg.get_str("t") != Some("shutdone") {
             self.gave_up.remove(&from);
+            if self.dead.remove(&from) && !self.negotiated() {
+                self.hand_over_to_takers();
+            }
         }
         if self.negotiated() && self.neg_message(&from, msg) {
             self.advance();
@@ -309,6 +421,15 @@ impl ResourceManager {
                     LogLevel::Info,
                     format!("ip-request-resp: received ip-request-resp {key} OK {weown}"),
                 );
+                if let Some(pos) = self.awaiting.iter().position(|(ag, _, _)| *ag == g) {
+                    let (_, peers, deadline) = &mut self.awaiting[pos];
+                    peers.remove(&from);
+                    if weown != "yes" && !peers.is_empty() {
+                        deadline.get_or_insert(self.now_ms + ANSWER_WAIT_MS);
+                        return;
+                    }
+                    self.awaiting.remove(pos);
+                }
                 self.enqueue(Task::Take(g));
             }
             // Standby is a negotiated-mode exchange; every legacy node says so, as 3.0.6 does.
@@ -334,7 +455,7 @@ impl ResourceManager {
             // The full takeover of a dead peer (4.7 -> 4.4), own groups included.
             Some("shutdone") if from != self.me && !self.shutting_down => {
                 self.gave_up.insert(from.clone());
-                self.take_groups_of(&from);
+                self.take_over_dead(&from);
                 self.take_own_missing();
             }
             _ => {}
@@ -379,13 +500,22 @@ impl ResourceManager {
             self.advance();
             return;
         }
-        self.take_groups_of(&node);
+        self.take_over_dead(&node);
         self.take_own_missing();
         self.advance();
     }
 
     /// Our own groups too, should any be missing (forced acquire, 4.4 step 4).
     fn take_own_missing(&mut self) {
+        // With three or more nodes a live peer may run them (ours were away): we ask for
+        // them at comm-up instead; only the last node standing takes them by force.
+        let alone = self
+            .nodes
+            .iter()
+            .all(|n| *n == self.me || self.dead.contains(n.as_str()));
+        if self.nodes.len() > 2 && !alone {
+            return;
+        }
         for g in 0..self.groups.len() {
             if self.groups[g].node == self.me && !self.held[g] {
                 self.enqueue(Task::Take(g));
@@ -399,8 +529,12 @@ impl ResourceManager {
     pub fn node_returned(&mut self, now: Now, node: &str) {
         self.now_ms = now.mono_ms;
         let node = node.to_ascii_lowercase();
+        self.dead.remove(&node);
         if self.shutting_down {
             return;
+        }
+        if !self.negotiated() {
+            self.hand_over_to_takers();
         }
         if self.negotiated() {
             self.neg_node_returned(&node);
@@ -480,6 +614,7 @@ impl ResourceManager {
 
     pub fn handle_timeout(&mut self, now: Now) {
         self.now_ms = now.mono_ms;
+        self.awaited_answers();
         if self.negotiated() {
             self.neg_timeout();
             self.advance();
