@@ -54,6 +54,7 @@ impl fmt::Display for LogLevel {
 
 pub mod history;
 pub mod membership;
+pub mod notifications;
 pub mod resources;
 pub mod sequence;
 
