@@ -135,10 +135,11 @@ fn for_message(from: &str, msg: &Msg, ctx: &Context) -> Option<Notification> {
 
 /// Link changes as `ifstat` notifications (`node`, `ifname`, `st=up|dead`). The membership
 /// layer keeps link state but reports changes only as log lines, so the runtime hands over a
-/// snapshot after each turn and this finds what changed. A link starts as not up.
+/// snapshot after each turn and this finds what changed. A link starts as not up. Links are
+/// told apart by position: two media may carry the same interface name (two `ucast eth1`).
 #[derive(Debug, Default)]
 pub struct LinkWatch {
-    up: BTreeMap<(String, String), bool>,
+    up: BTreeMap<(String, usize), bool>,
 }
 
 impl LinkWatch {
@@ -149,8 +150,8 @@ impl LinkWatch {
     /// `links`: (link name, up) of one node; the changes since the last call, in order.
     pub fn update(&mut self, node: &str, links: &[(String, bool)]) -> Vec<Notification> {
         let mut out = Vec::new();
-        for (ifname, up) in links {
-            let key = (node.to_string(), ifname.clone());
+        for (i, (ifname, up)) in links.iter().enumerate() {
+            let key = (node.to_string(), i);
             let was = self.up.insert(key, *up).unwrap_or(false);
             if was != *up {
                 let st = if *up { "up" } else { "dead" };
@@ -400,6 +401,10 @@ mod tests {
             sts,
             vec![(Some("eth0"), Some("dead")), (Some("eth1"), Some("up"))]
         );
+        // Two media on one interface name are two links.
+        let two = vec![("lo".to_string(), true), ("lo".to_string(), false)];
+        assert_eq!(w.update("dave", &two).len(), 1);
+        assert!(w.update("dave", &two).is_empty());
         // Another node's links are its own.
         assert_eq!(w.update("carol", &[("eth0".to_string(), true)]).len(), 1);
     }
