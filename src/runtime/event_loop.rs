@@ -10,6 +10,7 @@ use super::cli::{self, Options};
 use super::clients::Clients;
 use super::control::{ControlServer, Reply, Request, Which};
 use super::fifo::FifoReader;
+use super::hooks::Hooks;
 use super::links::Link;
 use super::paths::Paths;
 use super::script_env;
@@ -35,6 +36,8 @@ const FIFO_TOKEN: Token = Token(2);
 /// Resource scripts' output pipes use tokens from here (below the control connections).
 const CHILD_BASE: usize = 1 << 20;
 const CONTROL_CONN_BASE: usize = 1 << 24;
+/// rc.d hooks' output pipes (checked before the resource scripts' open-ended range).
+const HOOK_BASE: usize = 1 << 23;
 /// Medium i listens on Token(MEDIA_BASE + i).
 const MEDIA_BASE: usize = 16;
 /// Largest datagram we read (3.0.6 refuses messages of 256 KiB and more).
@@ -122,6 +125,8 @@ struct Daemon {
     rm: Option<ResourceManager>,
     /// Resource script runs.
     children: ChildPool,
+    /// The site's rc.d hooks (what 3.0.6 runs through harc).
+    hooks: Hooks,
     /// Comm-up happened but the resource manager has not been told (see `try_rm_comm_up`).
     rm_comm_up_pending: bool,
     /// What `cl_status rscstatus` says (`none`, `local`, `foreign`, `all`, `transition`); the
@@ -272,6 +277,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
     let auth = Authenticator::new(cfg.authkeys.clone());
     let clients = Clients::new(&cfg.hacf.clients);
     let rm = resource_manager(opts, &cfg, &node);
+    let node_name = node.clone();
     let mut d = Daemon {
         auth,
         opts: opts.clone(),
@@ -289,6 +295,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         clients,
         rm,
         children: ChildPool::new(CHILD_BASE),
+        hooks: Hooks::new(&opts.paths, &node_name, opts.manage_resources, HOOK_BASE),
         rm_comm_up_pending: false,
         rscstatus: opts.manage_resources.then(|| RSC_NONE.to_string()),
         sd_watchdog: notify::Watchdog::from_env(Instant::now()),
@@ -416,6 +423,7 @@ impl Daemon {
                     }
                     FIFO_TOKEN => self.on_fifo(),
                     t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t),
+                    t if self.hooks.owns(t) => self.hooks.on_readable(self.poll.registry(), t),
                     t if self.children.owns(t) => {
                         self.children.on_readable(self.poll.registry(), t)
                     }
@@ -448,6 +456,7 @@ impl Daemon {
             }
             // Scripts past their time limit are killed; their exit arrives with SIGCHLD.
             self.children.enforce_timeouts(Instant::now());
+            self.hooks.enforce_timeouts(Instant::now());
             self.drain();
             if let Some(c) = self.control.as_mut() {
                 c.expire(Instant::now());
@@ -466,6 +475,8 @@ impl Daemon {
         let children = self
             .children
             .next_deadline()
+            .into_iter()
+            .chain(self.hooks.next_deadline())
             .map(|d| now + d.saturating_duration_since(Instant::now()).as_millis() as u64);
         self.cluster
             .poll_timeout()
@@ -485,6 +496,7 @@ impl Daemon {
             match m {
                 Ok(msg) => {
                     let now = self.clock.now();
+                    self.hooks.on_own_message(&msg, &self.cfg.hacf.nodes);
                     self.cluster.send_message(now, msg);
                 }
                 Err(e) => hblog::emit(LogLevel::Error, &format!("Bad message in the FIFO: {e}")),
@@ -514,6 +526,7 @@ impl Daemon {
                         m.add_str("t", "hb_takeover").add_str("rsc_hold", w.as_str());
                     }
                     let now = self.clock.now();
+                    self.hooks.on_own_message(&m, &self.cfg.hacf.nodes);
                     self.cluster.send_message(now, m.clone());
                     let me = self.node.clone();
                     if let Some(rm) = self.rm.as_mut() {
@@ -578,10 +591,32 @@ impl Daemon {
         if let Some(rm) = self.rm.as_ref() {
             self.rscstatus = Some(rm.rscstatus().to_string());
         }
+        self.pump_hooks();
+    }
+
+    /// Queue link changes, then start the next rc.d hook if nothing else runs.
+    fn pump_hooks(&mut self) {
+        self.hooks.check_links(&self.cluster);
+        let busy = self.children.running() > 0;
+        let env = || {
+            let mut env = script_env::base(
+                &self.cfg.hacf,
+                &self.opts.paths,
+                &self.node,
+                hblog::debug_level(),
+            );
+            env.push((
+                "HA_OSTATUS".into(),
+                self.cluster.own_status().as_str().into(),
+            ));
+            env
+        };
+        self.hooks.pump(self.poll.registry(), busy, &env);
     }
 
     fn drain_membership(&mut self) {
         while let Some(a) = self.cluster.poll_action() {
+            self.hooks.on_action(&a, &self.cfg.hacf.nodes);
             if matches!(a, Action::CommUp) {
                 notify::status(&format!("Communication up; {} is active", self.node));
             }
@@ -679,6 +714,7 @@ impl Daemon {
             let now = self.clock.now();
             match a {
                 RmAction::Send(msg) => {
+                    self.hooks.on_own_message(&msg, &self.cfg.hacf.nodes);
                     self.cluster.send_message(now, msg.clone());
                     // A node handles its own messages too (3.0.6 does it before sending).
                     let me = self.node.clone();
@@ -765,6 +801,7 @@ impl Daemon {
         match s {
             Signal::Term => {
                 notify::stopping();
+                self.hooks.shutting_down();
                 if let Some(w) = self.watchdog.as_mut() {
                     w.disarm();
                 }
@@ -810,6 +847,7 @@ impl Daemon {
             }
             Signal::Chld => {
                 self.clients.reap();
+                self.hooks.reap(self.poll.registry());
                 self.reap_children();
             }
         }
