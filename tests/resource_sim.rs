@@ -586,7 +586,9 @@ impl Sim {
                 ClusterAction::NodeStatus(..)
                 | ClusterAction::NodeDead(_)
                 | ClusterAction::NodeReturned(_)
-                | ClusterAction::NodeRestarted(_) => {}
+                | ClusterAction::NodeRestarted(_)
+                | ClusterAction::Delivered(..)
+                | ClusterAction::Sent(_) => {}
             }
         }
     }

@@ -55,6 +55,7 @@ impl fmt::Display for LogLevel {
 pub mod history;
 pub mod membership;
 pub mod node;
+pub mod notifications;
 pub mod resources;
 pub mod sequence;
 

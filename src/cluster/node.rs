@@ -47,6 +47,11 @@ pub enum ClusterAction {
     NodeRestarted(String),
     /// The graceful stop is complete: the process may exit.
     ShutdownComplete,
+    /// A peer's message was handed to this node (for the rc.d hooks).
+    Delivered(String, Msg),
+    /// This node sent a message, its own user's (FIFO, control socket) or its resource
+    /// manager's (for the rc.d hooks: 3.0.6 handles its own messages as received ones).
+    Sent(Msg),
 }
 
 /// A node: membership plus, unless resources are not managed, the resource manager.
@@ -211,6 +216,7 @@ impl Cluster {
     fn send_and_loop_back(&mut self, now: Now, msg: Msg) {
         let me = self.membership.params().my_name.clone();
         self.membership.send_message(now, msg.clone());
+        self.actions.push_back(ClusterAction::Sent(msg.clone()));
         // A node handles its own messages too (3.0.6 does it before sending).
         if let Some(rm) = self.rm.as_mut() {
             rm.message(now, &me, &msg);
@@ -254,6 +260,7 @@ impl Cluster {
                     if let Some(rm) = self.rm.as_mut() {
                         rm.message(now, &from, &msg);
                     }
+                    self.actions.push_back(ClusterAction::Delivered(from, msg));
                 }
                 Action::CommUp => {
                     self.actions.push_back(ClusterAction::CommUp);

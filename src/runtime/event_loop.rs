@@ -10,6 +10,7 @@ use super::cli::{self, Options};
 use super::clients::Clients;
 use super::control::{ControlServer, Reply, Request, Which};
 use super::fifo::FifoReader;
+use super::hooks::Hooks;
 use super::links::Link;
 use super::paths::Paths;
 use super::script_env;
@@ -34,6 +35,8 @@ const FIFO_TOKEN: Token = Token(2);
 /// Resource scripts' output pipes use tokens from here (below the control connections).
 const CHILD_BASE: usize = 1 << 20;
 const CONTROL_CONN_BASE: usize = 1 << 24;
+/// rc.d hooks' output pipes (checked before the resource scripts' open-ended range).
+const HOOK_BASE: usize = 1 << 23;
 /// Medium i listens on Token(MEDIA_BASE + i).
 const MEDIA_BASE: usize = 16;
 /// Largest datagram we read (3.0.6 refuses messages of 256 KiB and more).
@@ -120,6 +123,8 @@ struct Daemon {
     clients: Clients,
     /// Resource script runs.
     children: ChildPool,
+    /// The site's rc.d hooks (what 3.0.6 runs through harc).
+    hooks: Hooks,
     /// The service manager's watchdog (`WATCHDOG_USEC`), pinged from the loop's timer.
     sd_watchdog: Option<notify::Watchdog>,
 }
@@ -267,6 +272,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
     }
     let auth = Authenticator::new(cfg.authkeys.clone());
     let clients = Clients::new(&cfg.hacf.clients);
+    let node_name = node.clone();
     let mut d = Daemon {
         auth,
         opts: opts.clone(),
@@ -283,6 +289,7 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         watchdog,
         clients,
         children: ChildPool::new(CHILD_BASE),
+        hooks: Hooks::new(&opts.paths, &node_name, opts.manage_resources, HOOK_BASE),
         sd_watchdog: notify::Watchdog::from_env(Instant::now()),
     };
     d.refresh_loadavg(now);
@@ -401,6 +408,7 @@ impl Daemon {
                     }
                     FIFO_TOKEN => self.on_fifo(),
                     t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t),
+                    t if self.hooks.owns(t) => self.hooks.on_readable(self.poll.registry(), t),
                     t if self.children.owns(t) => {
                         self.children.on_readable(self.poll.registry(), t)
                     }
@@ -428,6 +436,7 @@ impl Daemon {
             }
             // Scripts past their time limit are killed; their exit arrives with SIGCHLD.
             self.children.enforce_timeouts(Instant::now());
+            self.hooks.enforce_timeouts(Instant::now());
             self.drain();
             if let Some(c) = self.control.as_mut() {
                 c.expire(Instant::now());
@@ -445,6 +454,8 @@ impl Daemon {
         let children = self
             .children
             .next_deadline()
+            .into_iter()
+            .chain(self.hooks.next_deadline())
             .map(|d| now + d.saturating_duration_since(Instant::now()).as_millis() as u64);
         self.cluster
             .poll_timeout()
@@ -582,12 +593,43 @@ impl Daemon {
                     );
                     self.exit = Some(0);
                 }
-                ClusterAction::NodeStatus(..)
-                | ClusterAction::NodeDead(_)
-                | ClusterAction::NodeReturned(_)
-                | ClusterAction::NodeRestarted(_) => {}
+                ClusterAction::NodeStatus(node, st) => {
+                    let a = crate::cluster::Action::NodeStatus(node, st);
+                    self.hooks.on_action(&a, &self.cfg.hacf.nodes);
+                }
+                ClusterAction::NodeDead(node) => {
+                    let a = crate::cluster::Action::NodeDead(node);
+                    self.hooks.on_action(&a, &self.cfg.hacf.nodes);
+                }
+                ClusterAction::Delivered(from, msg) => {
+                    let a = crate::cluster::Action::Deliver(from, msg);
+                    self.hooks.on_action(&a, &self.cfg.hacf.nodes);
+                }
+                ClusterAction::Sent(msg) => self.hooks.on_own_message(&msg, &self.cfg.hacf.nodes),
+                ClusterAction::NodeReturned(_) | ClusterAction::NodeRestarted(_) => {}
             }
         }
+        self.pump_hooks();
+    }
+
+    /// Queue link changes, then start the next rc.d hook if nothing else runs.
+    fn pump_hooks(&mut self) {
+        self.hooks.check_links(self.cluster.membership());
+        let busy = self.children.running() > 0;
+        let env = || {
+            let mut env = script_env::base(
+                &self.cfg.hacf,
+                &self.opts.paths,
+                &self.node,
+                hblog::debug_level(),
+            );
+            env.push((
+                "HA_OSTATUS".into(),
+                self.cluster.membership().own_status().as_str().into(),
+            ));
+            env
+        };
+        self.hooks.pump(self.poll.registry(), busy, &env);
     }
 
     /// Start a resource script; results known at once (no such script, could not start) go
@@ -665,6 +707,7 @@ impl Daemon {
         match s {
             Signal::Term => {
                 notify::stopping();
+                self.hooks.shutting_down();
                 if let Some(w) = self.watchdog.as_mut() {
                     w.disarm();
                 }
@@ -703,6 +746,7 @@ impl Daemon {
             }
             Signal::Chld => {
                 self.clients.reap();
+                self.hooks.reap(self.poll.registry());
                 self.reap_children();
             }
         }

@@ -7,6 +7,7 @@ pub mod control;
 pub mod daemon;
 pub mod event_loop;
 pub mod fifo;
+pub mod hooks;
 pub mod links;
 pub mod log;
 pub mod notify;
