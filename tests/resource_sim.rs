@@ -917,19 +917,34 @@ fn legacy_two_nodes() {
     suite("legacy_two_nodes", setup, 2000);
 }
 
-/// Three nodes, legacy. A dead node's groups now go to one taker (the first live node in ha.cf
-/// order), a node asking for its groups waits for every live peer's answer, and only the last
-/// node standing takes its own groups by force; seeds 1 to 121 pass. Still failing (seed 122):
-/// a node that comes back takes a dead node's groups from its own stale view while another
-/// survivor still runs them, and both run them until their views agree. Run with `--ignored`.
+/// Three nodes, legacy (3.0.6's managers are written for pairs; ours adds rules for more). A
+/// dead node's groups go to one taker, the first live node in ha.cf order, which asks for them
+/// (`ip-request`) before starting them, since a node with another view may run them; a node
+/// asking for its own groups waits for every live peer's answer; an owner keeps its group when
+/// a third node asks for it; only the last node standing takes its own groups by force; and a
+/// node heard again is asked for the dead nodes' groups we hold. Seeds 1 to 3672 pass.
 #[test]
-#[ignore = "legacy with three nodes: a partition that heals while two nodes each took a dead node's groups can overlap briefly (seed 122)"]
 fn legacy_three_nodes() {
     let setup = Setup {
         mode: AutoFailback::Legacy,
         nodes: 3,
     };
-    suite("legacy_three_nodes", setup, 300);
+    suite("legacy_three_nodes", setup, 1000);
+}
+
+/// The first known failure with three nodes: bob and carol see alice's death at different
+/// times (a crash right after a restart, detected by one after deadtime and by the other only
+/// after the larger start-up dead time), and meanwhile both run her group. Closing it needs
+/// the nodes to agree on a death before a takeover, which the v1 protocol has no message for.
+#[test]
+#[ignore = "known failure with three nodes (seed 3673): failure detection differs between survivors"]
+fn legacy_three_nodes_seed_3673() {
+    let setup = Setup {
+        mode: AutoFailback::Legacy,
+        nodes: 3,
+    };
+    let result = Sim::new(3673, setup, true).run();
+    report("legacy_three_nodes", setup, 3673, result);
 }
 
 #[test]

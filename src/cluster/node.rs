@@ -285,6 +285,11 @@ impl Cluster {
                 }
                 Action::NodeStatus(node, st) => {
                     let before = self.set_peer(&node, st);
+                    if matches!(st, NodeStatus::Init | NodeStatus::Up | NodeStatus::Active) {
+                        if let Some(rm) = self.rm.as_mut() {
+                            rm.node_alive(now, &node);
+                        }
+                    }
                     if st == NodeStatus::Active && before != Some(NodeStatus::Active) {
                         self.peer_active(now, &node);
                     }

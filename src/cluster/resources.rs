@@ -138,11 +138,11 @@ pub struct ResourceManager {
     nodes: Vec<String>,
     dead: BTreeSet<String>,
     /// Legacy, three or more nodes: own groups asked for with `ip-request`, the peers whose
-    /// answer is still due, and when a `weown=no` stops waiting for the rest.
+    /// answer is still due, and when the first answer stops waiting for the rest.
     awaiting: Vec<(usize, BTreeSet<String>, Option<u64>)>,
 }
 
-/// How long a `weown=no` waits for another peer's answer (legacy, three or more nodes).
+/// How long a first answer waits for the other peers' (legacy, three or more nodes).
 pub const ANSWER_WAIT_MS: u64 = 2_000;
 
 impl ResourceManager {
@@ -212,6 +212,36 @@ impl ResourceManager {
         }
     }
 
+    /// Three or more nodes: a dead node's groups that we are to take are asked for first
+    /// (`ip-request`), since another live node may still run them (it took them while our
+    /// view was different); its answer comes once it has stopped them.
+    fn request_groups_of(&mut self, node: &str) {
+        let peers: BTreeSet<String> = self
+            .nodes
+            .iter()
+            .filter(|n| **n != self.me && !self.dead.contains(n.as_str()))
+            .cloned()
+            .collect();
+        for g in 0..self.groups.len() {
+            if self.groups[g].node != node || self.taking_or_held(g) {
+                continue;
+            }
+            if self.awaiting.iter().any(|(ag, _, _)| *ag == g) {
+                continue;
+            }
+            let key = self.groups[g].key().to_string();
+            self.log(LogLevel::Info, format!("Taking over resource group {key}"));
+            if peers.is_empty() {
+                self.enqueue(Task::Take(g));
+                continue;
+            }
+            let mut m = Msg::new();
+            m.add_str("t", "ip-request").add_str("ipaddr", &key);
+            self.actions.push_back(RmAction::Send(m));
+            self.awaiting.push((g, peers.clone(), None));
+        }
+    }
+
     /// Own groups whose awaited answers are all in (a peer died) or whose wait ran out.
     fn awaited_answers(&mut self) {
         let now = self.now_ms;
@@ -226,9 +256,47 @@ impl ResourceManager {
             !go
         });
         for g in ready {
-            self.enqueue(Task::Take(g));
+            // Still ours to take: our own group, or a dead node's whose taker we still are.
+            let owner = self.groups[g].node.clone();
+            if owner == self.me || (self.dead.contains(&owner) && self.taker_of(&owner) == self.me)
+            {
+                self.enqueue(Task::Take(g));
+            }
         }
         self.advance();
+    }
+
+    /// `node` is heard from again (any status but dead): it no longer counts as dead when
+    /// choosing who takes over a dead node's groups.
+    pub fn node_alive(&mut self, now: Now, node: &str) {
+        self.now_ms = now.mono_ms;
+        let node = node.to_ascii_lowercase();
+        // A request for its groups made while it was dead is void.
+        let groups = &self.groups;
+        self.awaiting.retain(|(g, _, _)| groups[*g].node != node);
+        if self.dead.remove(&node) && !self.negotiated() {
+            self.hand_over_to_takers();
+            self.claim_taken_groups();
+            self.advance();
+        }
+    }
+
+    /// Three or more nodes, a node heard again: it may have taken the same dead node's groups
+    /// as we did while we could not hear each other. Ask for each such group we hold: a holder
+    /// other than us gives it up (and says so), which leaves it on one node.
+    fn claim_taken_groups(&mut self) {
+        if self.nodes.len() < 3 || self.shutting_down {
+            return;
+        }
+        for g in 0..self.groups.len() {
+            let owner = &self.groups[g].node;
+            if *owner != self.me && self.dead.contains(owner) && self.held[g] {
+                let mut m = Msg::new();
+                m.add_str("t", "ip-request")
+                    .add_str("ipaddr", self.groups[g].key());
+                self.actions.push_back(RmAction::Send(m));
+            }
+        }
     }
 
     /// Legacy takeover after `node` died or stopped: the groups of every dead node that we
@@ -239,7 +307,9 @@ impl ResourceManager {
         let dead: Vec<String> = self.dead.iter().cloned().collect();
         for d in dead {
             let taker = self.taker_of(&d);
-            if taker == self.me {
+            if taker == self.me && self.nodes.len() > 2 {
+                self.request_groups_of(&d);
+            } else if taker == self.me {
                 self.take_groups_of(&d);
             } else if d == node {
                 self.log(
@@ -381,6 +451,19 @@ impl ResourceManager {
                 let Some(g) = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k)) else {
                     return;
                 };
+                if self.nodes.len() > 2 && self.groups[g].node == self.me && self.held[g] {
+                    // A third node asks for our own group, thinking us dead: we keep it and
+                    // say so (`ok=no`: a 3.0.6 node ignores such an answer, ours drop the
+                    // request).
+                    let mut m = Msg::new();
+                    m.add_str("t", "ip-request-resp")
+                        .add_str("dest", &from)
+                        .add_str("ipaddr", self.groups[g].key())
+                        .add_str("weown", "yes")
+                        .add_str("ok", "no");
+                    self.actions.push_back(RmAction::Send(m));
+                    return;
+                }
                 let weown = self.held[g];
                 if weown {
                     self.enqueue(Task::Give(g));
@@ -410,6 +493,11 @@ impl ResourceManager {
                     return;
                 }
                 if msg.get_str("ok") != Some("OK") {
+                    // The owner keeps its group: our request for it is over.
+                    let g = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k));
+                    if let Some(g) = g.filter(|&g| self.groups[g].node == from) {
+                        self.awaiting.retain(|(ag, _, _)| *ag != g);
+                    }
                     return;
                 }
                 let Some(g) = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k)) else {
@@ -421,10 +509,18 @@ impl ResourceManager {
                     LogLevel::Info,
                     format!("ip-request-resp: received ip-request-resp {key} OK {weown}"),
                 );
+                let owner = self.groups[g].node.clone();
+                if owner != self.me
+                    && !(self.dead.contains(&owner) && self.taker_of(&owner) == self.me)
+                {
+                    // An answer to a request for a dead node's group, come after it returned.
+                    return;
+                }
                 if let Some(pos) = self.awaiting.iter().position(|(ag, _, _)| *ag == g) {
                     let (_, peers, deadline) = &mut self.awaiting[pos];
+                    // Even a `weown=yes`: another peer may still be stopping the group too.
                     peers.remove(&from);
-                    if weown != "yes" && !peers.is_empty() {
+                    if !peers.is_empty() {
                         deadline.get_or_insert(self.now_ms + ANSWER_WAIT_MS);
                         return;
                     }
@@ -530,11 +626,14 @@ impl ResourceManager {
         self.now_ms = now.mono_ms;
         let node = node.to_ascii_lowercase();
         self.dead.remove(&node);
+        let groups = &self.groups;
+        self.awaiting.retain(|(g, _, _)| groups[*g].node != node);
         if self.shutting_down {
             return;
         }
         if !self.negotiated() {
             self.hand_over_to_takers();
+            self.claim_taken_groups();
         }
         if self.negotiated() {
             self.neg_node_returned(&node);
