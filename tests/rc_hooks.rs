@@ -346,3 +346,73 @@ fn site_hooks_run_serially_with_the_message_fields() {
         assert!(hooks(&runs, "alice", "status").is_empty());
     }
 }
+
+/// `rc.d/local_giveip` (which 3.0.6's stock ip-request hook runs): on the node that gives a
+/// group to the node asking for it, run before the group's stop scripts, with the request's
+/// fields, and the group moves all the same.
+#[test]
+fn local_giveip_runs_before_a_group_is_given_back() {
+    let tmp = TestDir::new("giveip");
+    let marker = tmp.path.join("marker");
+    fs::create_dir_all(&marker).expect("marker dir");
+    let record = tmp.path.join("giveip");
+    let addrs: [Ipv4Addr; 2] = [A, B].map(|a| a.parse().expect("addr"));
+    let mut hacf =
+        HaCf::new(&["alice", "bob"], &ucast_lines("lo", &[A, B])).udpport(free_udp_port(&addrs));
+    hacf.extra = vec!["crm off".into()];
+    let haresources = format!("alice Marker::svcA::{m}\n", m = marker.display());
+    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
+    for d in [&da, &db] {
+        d.write_config(&hacf, &Auth::lab(AuthMethod::Sha1), &haresources);
+        install_resource_scripts(d, false);
+        fs::create_dir_all(d.conf().join("rc.d")).expect("rc.d");
+        // Records its arguments, the request and whether the group still ran at that moment.
+        write_exec(
+            &d.conf().join("rc.d").join("local_giveip"),
+            &format!(
+                "#!/bin/sh\nif [ -e {m}/$HA_CURHOST/svcA ]; then r=running; else r=stopped; fi\n\
+                 echo \"$HA_CURHOST argv=$* t=$HA_t src=$HA_src ipaddr=$HA_ipaddr svcA=$r\" >>{rec}\n",
+                m = marker.display(),
+                rec = record.display()
+            ),
+        );
+    }
+    let mut alice = OurNode::start(&da, None, Some(A));
+    let mut bob = OurNode::start(&db, None, Some(B));
+    wait_mutually_active(
+        &mut alice,
+        &mut bob,
+        Timing::FAST.initdead + Duration::from_secs(1),
+    );
+    wait_until(
+        "svcA on alice",
+        Duration::from_secs(5),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "alice", "svcA"),
+    );
+    settle(alice.uptime().min(bob.uptime()), Timing::SETTLE);
+    alice.kill();
+    let _ = fs::remove_file(marker.join("alice").join("svcA"));
+    wait_until(
+        "bob takes svcA",
+        Timing::FAST.death_window().1 + Duration::from_secs(3),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "bob", "svcA"),
+    );
+    assert!(!record.exists(), "no hook on a takeover");
+    alice.restart();
+    wait_until(
+        "svcA back on alice",
+        Duration::from_secs(12),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "alice", "svcA") && !marker_runs(&marker, "bob", "svcA"),
+    );
+    let text = fs::read_to_string(&record).expect("local_giveip ran");
+    assert_eq!(
+        text,
+        format!(
+            "bob argv=ip-request t=ip-request src=alice ipaddr=Marker::svcA::{m} svcA=running\n",
+            m = marker.display()
+        )
+    );
+}

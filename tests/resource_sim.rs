@@ -565,6 +565,13 @@ impl Sim {
                         op_code(op),
                     )));
                 }
+                // No site hooks in the simulation.
+                ClusterAction::RunHook { job, .. } => {
+                    let now = self.clock();
+                    if let Some(c) = self.hosts[i].cluster.as_mut() {
+                        c.script_done(now, job, ScriptResult::NotFound);
+                    }
+                }
                 ClusterAction::CommUp => {
                     self.hosts[i].comm_up_at = Some(self.now);
                     self.note(NAMES[i], "=== comm-up");

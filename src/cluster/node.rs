@@ -35,6 +35,14 @@ pub enum ClusterAction {
         resource: Resource,
         op: Op,
     },
+    /// Run the site's `rc.d/<name> <arg>` with `env` added, if it exists; answer with
+    /// `Cluster::script_done(job, ...)` (`NotFound` when it does not).
+    RunHook {
+        job: u64,
+        name: String,
+        arg: String,
+        env: Vec<(String, String)>,
+    },
     /// Comm-up reached (the API may open, clients may start).
     CommUp,
     /// A peer's recorded status changed (`init`, `up`, `active`, `ping`).
@@ -406,6 +414,17 @@ impl Cluster {
                 RmAction::Run { job, resource, op } => self
                     .actions
                     .push_back(ClusterAction::RunScript { job, resource, op }),
+                RmAction::RunHook {
+                    job,
+                    name,
+                    arg,
+                    env,
+                } => self.actions.push_back(ClusterAction::RunHook {
+                    job,
+                    name,
+                    arg,
+                    env,
+                }),
             }
         }
         any

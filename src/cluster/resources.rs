@@ -75,6 +75,14 @@ pub enum RmAction {
     Log(LogLevel, String),
     /// Every group is released (graceful stop): the node may say `shutdone`.
     Released,
+    /// Run the site's `rc.d/<name> <arg>` if it exists, with `env` added (`HA_<field>`);
+    /// answer with `script_done(job, ...)` (`NotFound` when there is none).
+    RunHook {
+        job: u64,
+        name: String,
+        arg: String,
+        env: Vec<(String, String)>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +95,8 @@ enum Task {
     Released,
     /// Negotiated mode: the group work queued before it is done; say so.
     Mark(Mark),
+    /// Before giving group `g` to a node that asked for it: the site's `rc.d/local_giveip`.
+    LocalGiveIp(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +150,8 @@ pub struct ResourceManager {
     /// Legacy, three or more nodes: own groups asked for with `ip-request`, the peers whose
     /// answer is still due, and when the first answer stops waiting for the rest.
     awaiting: Vec<(usize, BTreeSet<String>, Option<u64>)>,
+    /// Who asked for the group of each queued `LocalGiveIp`.
+    giveip_from: Vec<(usize, String)>,
 }
 
 /// How long a first answer waits for the other peers' (legacy, three or more nodes).
@@ -166,6 +178,7 @@ impl ResourceManager {
             nodes: Vec::new(),
             dead: BTreeSet::new(),
             awaiting: Vec::new(),
+            giveip_from: Vec::new(),
         }
     }
 
@@ -466,6 +479,10 @@ impl ResourceManager {
                 }
                 let weown = self.held[g];
                 if weown {
+                    if !self.giving(g) {
+                        self.giveip_from.push((g, from.clone()));
+                        self.queue.push_back(Task::LocalGiveIp(g));
+                    }
                     self.enqueue(Task::Give(g));
                 }
                 self.answers.push_back((g, from, weown));
@@ -645,9 +662,14 @@ impl ResourceManager {
                 let key = self.groups[g].key().to_string();
                 self.log(
                     LogLevel::Info,
-                    format!("Giving back resource group {key}: {node} is back after a partition"),
+                    format!("Giving back resource group {key}: {node} is back"),
                 );
                 self.queue.retain(|t| *t != Task::Take(g));
+                // What 3.0.6 does when the owner's `ip-request` comes: the site's hook first.
+                if !self.giving(g) {
+                    self.giveip_from.push((g, node.clone()));
+                    self.queue.push_back(Task::LocalGiveIp(g));
+                }
                 self.enqueue(Task::Give(g));
                 // Once released, tell it so, as if it had asked: its own `ip-request` may
                 // have been lost, and it would wait for an answer for ever.
@@ -665,10 +687,10 @@ impl ResourceManager {
             || self.work.as_ref().is_some_and(|w| w.task == Task::Take(g))
     }
 
-    /// We are giving group `g` up (queued or under way).
+    /// We are giving group `g` up (queued or under way, its `local_giveip` hook included).
     fn giving(&self, g: usize) -> bool {
-        self.queue.contains(&Task::Give(g))
-            || self.work.as_ref().is_some_and(|w| w.task == Task::Give(g))
+        let ours = |t: &Task| *t == Task::Give(g) || *t == Task::LocalGiveIp(g);
+        self.queue.iter().any(ours) || self.work.as_ref().is_some_and(|w| ours(&w.task))
     }
 
     fn take_groups_of(&mut self, node: &str) {
@@ -740,6 +762,20 @@ impl ResourceManager {
         let (g, forward) = match w.task {
             Task::Take(g) => (g, true),
             Task::Give(g) => (g, false),
+            Task::LocalGiveIp(_) => {
+                // Whatever the hook did, the group is given up next (as 3.0.6 does).
+                if let ScriptResult::Done { code, .. } = result {
+                    if code != 0 {
+                        self.log(
+                            LogLevel::Warn,
+                            format!("rc.d/local_giveip exited with {code}"),
+                        );
+                    }
+                }
+                self.work = None;
+                self.advance();
+                return;
+            }
             _ => return,
         };
         let r = self.groups[g].resources[w.index].clone();
@@ -957,6 +993,35 @@ impl ResourceManager {
                     self.actions.push_back(RmAction::Released);
                 }
                 Task::Mark(mark) => self.neg_mark(mark),
+                Task::LocalGiveIp(g) => {
+                    let from = match self.giveip_from.iter().position(|(fg, _)| *fg == g) {
+                        Some(i) => self.giveip_from.remove(i).1,
+                        None => String::new(),
+                    };
+                    if self.shutting_down {
+                        continue;
+                    }
+                    let job = self.next_job;
+                    self.next_job += 1;
+                    self.work = Some(Work {
+                        task,
+                        index: 0,
+                        step: Step::Status,
+                        job,
+                        retry_at: None,
+                    });
+                    let env = vec![
+                        ("HA_t".to_string(), "ip-request".to_string()),
+                        ("HA_src".to_string(), from),
+                        ("HA_ipaddr".to_string(), self.groups[g].key().to_string()),
+                    ];
+                    self.actions.push_back(RmAction::RunHook {
+                        job,
+                        name: "local_giveip".into(),
+                        arg: "ip-request".into(),
+                        env,
+                    });
+                }
             }
         }
     }
@@ -1080,6 +1145,15 @@ mod tests {
                 RmAction::Send(m) => w.sent.push(m),
                 RmAction::Log(_, t) => w.logs.push(t),
                 RmAction::Released => w.released = true,
+                RmAction::RunHook { job, name, env, .. } => {
+                    let src = env
+                        .iter()
+                        .find(|(k, _)| k == "HA_src")
+                        .map(|(_, v)| v.clone());
+                    w.calls
+                        .push(format!("hook {name} from {}", src.unwrap_or_default()));
+                    rm.script_done(at, job, ScriptResult::NotFound);
+                }
             }
         }
     }
@@ -1138,8 +1212,12 @@ mod tests {
         pump(&mut bob, &mut wb, 0);
         assert_eq!(
             wb.calls,
-            ["Marker::a2 stop", "Marker::a1 stop"],
-            "right to left"
+            [
+                "hook local_giveip from alice",
+                "Marker::a2 stop",
+                "Marker::a1 stop"
+            ],
+            "the site's hook, then right to left"
         );
         let resp = wb.sent.pop().unwrap();
         assert_eq!(
@@ -1278,7 +1356,14 @@ mod tests {
         w.calls.clear();
         bob.node_returned(T0, "alice");
         pump(&mut bob, &mut w, 0);
-        assert_eq!(w.calls, ["Marker::a2 stop", "Marker::a1 stop"]);
+        assert_eq!(
+            w.calls,
+            [
+                "hook local_giveip from alice",
+                "Marker::a2 stop",
+                "Marker::a1 stop"
+            ]
+        );
         let grant = w.sent.last().expect("a grant");
         assert_eq!(
             (
@@ -1295,6 +1380,35 @@ mod tests {
             )
         );
         assert_eq!(bob.held_keys(), ["Marker::b1"]);
+    }
+
+    #[test]
+    fn local_giveip_runs_before_a_group_is_given_to_the_node_that_asked() {
+        let (mut bob, mut w) = (
+            ResourceManager::new("bob", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
+        bob.node_dead(T0, "alice");
+        pump(&mut bob, &mut w, 0);
+        w.calls.clear();
+        let mut req = Msg::new();
+        req.add_str("t", "ip-request")
+            .add_str("ipaddr", "Marker::a1");
+        bob.message(T0, "alice", &req);
+        pump(&mut bob, &mut w, 0);
+        assert_eq!(
+            w.calls,
+            [
+                "hook local_giveip from alice",
+                "Marker::a2 stop",
+                "Marker::a1 stop"
+            ]
+        );
+        // A group we do not run: no hook, just the answer.
+        w.calls.clear();
+        bob.message(T0, "alice", &req);
+        pump(&mut bob, &mut w, 0);
+        assert!(w.calls.is_empty());
     }
 
     #[test]

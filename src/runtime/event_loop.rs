@@ -25,6 +25,7 @@ use crate::config::{Config, MsgFmt};
 use crate::media::udp::{self, OpenOptions};
 use crate::status::{ClusterView, RSC_NONE};
 use crate::wire::Authenticator;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 const SIGNAL_TOKEN: Token = Token(0);
@@ -581,6 +582,12 @@ impl Daemon {
                 ClusterAction::RunScript { job, resource, op } => {
                     self.run_script(job, &resource, op)
                 }
+                ClusterAction::RunHook {
+                    job,
+                    name,
+                    arg,
+                    env,
+                } => self.run_hook(job, &name, &arg, env),
                 ClusterAction::CommUp => {
                     notify::status(&format!("Communication up; {} is active", self.node));
                     self.clients.start_all();
@@ -670,6 +677,46 @@ impl Daemon {
                     .err()
                     .map(|f| ScriptResult::Failed(format!("{:?}", f.exit)))
             }
+        };
+        if let Some(r) = immediate {
+            let now = self.clock.now();
+            self.cluster.script_done(now, job, r);
+        }
+    }
+
+    /// A site hook the resource manager waits for (`rc.d/local_giveip`): run like a resource
+    /// script, so that the group work waits for it; none there is `NotFound`.
+    fn run_hook(&mut self, job: u64, name: &str, arg: &str, extra: Vec<(String, String)>) {
+        let program = self.opts.paths.confdir.join("rc.d").join(name);
+        let runnable = std::fs::metadata(&program)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false);
+        let immediate = if !runnable {
+            Some(ScriptResult::NotFound)
+        } else {
+            hblog::emit(
+                LogLevel::Info,
+                &format!("Running {} {arg}", program.display()),
+            );
+            let mut env = script_env::base(
+                &self.cfg.hacf,
+                &self.opts.paths,
+                &self.node,
+                hblog::debug_level(),
+            );
+            env.extend(extra);
+            let job_spec = scripts::Job {
+                id: job,
+                program,
+                args: vec![arg.to_string()],
+                env,
+                timeout: Duration::from_secs(300),
+                label: format!("rc.d/{name}"),
+            };
+            self.children
+                .spawn(self.poll.registry(), job_spec, Instant::now())
+                .err()
+                .map(|f| ScriptResult::Failed(format!("{:?}", f.exit)))
         };
         if let Some(r) = immediate {
             let now = self.clock.now();

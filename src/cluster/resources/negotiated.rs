@@ -1035,6 +1035,9 @@ mod tests {
                             }
                             RmAction::Log(_, t) => node.logs.push(t),
                             RmAction::Released => {}
+                            RmAction::RunHook { job, .. } => {
+                                node.rm.script_done(at, job, ScriptResult::NotFound)
+                            }
                         }
                     }
                 }
