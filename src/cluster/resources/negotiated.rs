@@ -22,6 +22,8 @@ pub const STANDBY_REPLY_MS: u64 = 10_000;
 pub const STANDBY_EXCHANGE_MS: u64 = 3_600_000;
 /// Auto failback that cannot go now is tried again this often.
 pub const FAILBACK_RETRY_MS: u64 = 1_000;
+/// A peer's stop this soon after a healed partition is its 3.0.6 restart.
+pub const HEAL_RESTART_WINDOW_MS: u64 = 60_000;
 /// After a failed start, the group is handed to the other node this much later (3.0.6's delay).
 pub const HANDOVER_AFTER_FAILURE_MS: u64 = 30_000;
 
@@ -159,8 +161,12 @@ pub(in crate::cluster) struct Negotiation {
     takeover: bool,
     needs_failback: bool,
     failback_at: Option<u64>,
-    /// After a healed partition: the peer's groups go home once it is stable, in any mode.
+    /// A 3.0.6 peer restarts itself after a healed partition (`shutdone`, then a new start):
+    /// its groups go home once it is back and stable, in any mode, as after its restart two
+    /// 3.0.6 nodes would have them.
     heal_failback: bool,
+    /// When the last partition healed.
+    healed_at: Option<u64>,
     /// After a healed partition: ask once for our groups if the peer still says it holds them.
     heal_reclaim: bool,
     handover_at: Option<u64>,
@@ -327,8 +333,15 @@ impl ResourceManager {
                 self.neg.peer_stable = true;
                 self.neg.peer = Hold::NONE;
                 self.cancel_standby();
+                // A stop right after a heal is 3.0.6's restart (2 s after it sees the heal,
+                // plus the release).
+                let after_heal = self
+                    .neg
+                    .healed_at
+                    .is_some_and(|t| self.now_ms.saturating_sub(t) < HEAL_RESTART_WINDOW_MS);
                 if !self.shutting_down {
                     self.neg_takeover(from, true);
+                    self.neg.heal_failback = after_heal;
                 }
                 true
             }
@@ -423,10 +436,6 @@ impl ResourceManager {
         let was_stable = self.neg.peer_stable;
         if let Some(s) = isstable {
             self.neg.peer_stable = s;
-        }
-        if isstable == Some(true) && self.neg.peer.local {
-            // The peer is home with its own groups: nothing of a partition is left to undo.
-            self.neg.heal_failback = false;
         }
         if isstable == Some(true) && !was_stable {
             self.info("remote resource transition completed.".into());
@@ -553,6 +562,7 @@ impl ResourceManager {
         n.takeover = true;
         n.needs_failback = true;
         n.heal_reclaim = false;
+        n.heal_failback = false;
         n.peer_name = Some(node.to_string());
         self.info(format!("Resources being acquired from {node}."));
         for g in 0..self.groups.len() {
@@ -577,7 +587,7 @@ impl ResourceManager {
         let n = &mut self.neg;
         n.peer_alive = true;
         n.needs_failback = false;
-        n.heal_failback = true;
+        n.healed_at = Some(self.now_ms);
         n.heal_reclaim = true;
         n.peer_name = Some(node.to_string());
         let stable = n.phase == Phase::Stable;
@@ -656,7 +666,11 @@ impl ResourceManager {
             return;
         }
         self.neg.needs_failback = false;
-        self.neg.heal_failback = false;
+        if self.neg.heal_failback {
+            // The partition is undone: one restart per heal.
+            self.neg.heal_failback = false;
+            self.neg.healed_at = None;
+        }
         self.neg.failback_at = None;
         self.send_ask(Hold::FOREIGN, "me");
     }
@@ -1341,6 +1355,51 @@ mod tests {
             assert_eq!(p.n[0].rm.rscstatus(), "local");
             assert_eq!(p.n[1].rm.rscstatus(), "local");
         }
+    }
+
+    /// A 3.0.6 peer restarts after a healed partition; with failback off its group still
+    /// goes home, as after two 3.0.6 nodes' restart.
+    #[test]
+    fn a_peer_restarting_after_a_heal_gets_its_groups_back_even_with_failback_off() {
+        let mut p = both_started(AutoFailback::Off);
+        p.run_for(10_500);
+        p.linked = false;
+        p.dead(0);
+        p.dead(1);
+        p.linked = true;
+        let at = p.at();
+        p.n[1].rm.node_returned(at, "alice");
+        p.settle();
+        // alice behaves as 3.0.6: releases everything, says shutdone, restarts.
+        p.run_for(2_000);
+        let at = p.at();
+        p.n[0].rm.shutdown(at);
+        p.settle();
+        let mut m = Msg::new();
+        m.add_str("t", "shutdone").add_str("st", "dead");
+        p.n[0].up = false;
+        p.n[1].rm.message(at, "alice", &m);
+        p.settle();
+        assert_eq!(p.running(1), ["Marker::svcA", "Marker::svcB"]);
+        p.run_for(5_000);
+        p.restart(0, AutoFailback::Off, HARES);
+        p.comm_up(0, 2);
+        p.run_for(3_000);
+        assert_eq!(p.running(0), ["Marker::svcA"]);
+        assert_eq!(p.running(1), ["Marker::svcB"]);
+        // A later ordinary stop and return of alice leaves her idle again (failback off).
+        let at = p.at();
+        p.n[0].rm.shutdown(at);
+        p.settle();
+        p.n[0].up = false;
+        p.n[1].rm.message(at, "alice", &m);
+        p.settle();
+        p.run_for(90_000);
+        p.restart(0, AutoFailback::Off, HARES);
+        p.comm_up(0, 2);
+        p.run_for(3_000);
+        assert!(p.running(0).is_empty());
+        assert_eq!(p.running(1), ["Marker::svcA", "Marker::svcB"]);
     }
 
     #[test]
