@@ -225,16 +225,20 @@ impl ResourceManager {
         }
     }
 
+    /// The other nodes we do not consider dead.
+    fn live_peers(&self) -> BTreeSet<String> {
+        self.nodes
+            .iter()
+            .filter(|n| **n != self.me && !self.dead.contains(n.as_str()))
+            .cloned()
+            .collect()
+    }
+
     /// Three or more nodes: a dead node's groups that we are to take are asked for first
     /// (`ip-request`), since another live node may still run them (it took them while our
     /// view was different); its answer comes once it has stopped them.
     fn request_groups_of(&mut self, node: &str) {
-        let peers: BTreeSet<String> = self
-            .nodes
-            .iter()
-            .filter(|n| **n != self.me && !self.dead.contains(n.as_str()))
-            .cloned()
-            .collect();
+        let peers = self.live_peers();
         for g in 0..self.groups.len() {
             if self.groups[g].node != node || self.taking_or_held(g) {
                 continue;
@@ -427,12 +431,7 @@ impl ResourceManager {
                 if self.nodes.len() > 2 {
                     // Wait for every live peer: one that does not run the group must not
                     // send us starting it while another is still stopping it.
-                    let peers: BTreeSet<String> = self
-                        .nodes
-                        .iter()
-                        .filter(|n| **n != self.me && !self.dead.contains(n.as_str()))
-                        .cloned()
-                        .collect();
+                    let peers = self.live_peers();
                     self.awaiting.retain(|(ag, _, _)| *ag != g);
                     self.awaiting.push((g, peers, None));
                 }
@@ -622,11 +621,7 @@ impl ResourceManager {
     fn take_own_missing(&mut self) {
         // With three or more nodes a live peer may run them (ours were away): we ask for
         // them at comm-up instead; only the last node standing takes them by force.
-        let alone = self
-            .nodes
-            .iter()
-            .all(|n| *n == self.me || self.dead.contains(n.as_str()));
-        if self.nodes.len() > 2 && !alone {
+        if self.nodes.len() > 2 && !self.live_peers().is_empty() {
             return;
         }
         for g in 0..self.groups.len() {

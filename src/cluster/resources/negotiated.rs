@@ -312,7 +312,7 @@ impl ResourceManager {
         match t {
             "starting" => {
                 if !mine {
-                    self.neg_starting(from);
+                    self.neg_starting();
                 }
                 true
             }
@@ -349,7 +349,7 @@ impl ResourceManager {
         }
     }
 
-    fn neg_starting(&mut self, from: &str) {
+    fn neg_starting(&mut self) {
         match self.neg.phase {
             Phase::Init => {
                 self.log(
@@ -376,7 +376,6 @@ impl ResourceManager {
                 "T_STARTING received during takeover.".into(),
             );
         }
-        let _ = from;
         let stable = self.neg.phase == Phase::Stable;
         self.send_resource(self.neg.own, stable, None);
     }
