@@ -59,11 +59,5 @@ for i in $(seq 1 "$TRIALS"); do
   wait_count "$DIR/alice/ha-log" "node bob: is dead" "$i"
 done
 sed -n 's/.*node bob: is dead (last heartbeat \([0-9]*\) ms ago, dead time \([0-9]*\) ms).*/\1 \2/p' \
-  "$DIR/alice/ha-log" | awk '{ print $1 - $2 }' | sort -n | awk -v n="$TRIALS" '
-  { v[NR] = $1 }
-  END {
-    if (NR == 0) { print "bench: no measurements" > "/dev/stderr"; exit 1 }
-    med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    p90 = v[int(0.9 * NR + 0.999)]
-    printf "failure detection past deadtime over %d trials: median %s ms, p90 %s ms, max %s ms\n", NR, med, p90, v[NR]
-  }'
+  "$DIR/alice/ha-log" | awk '{ print $1 - $2 }' |
+  python3 scripts/bench/stats.py "failure detection past deadtime"

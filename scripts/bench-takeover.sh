@@ -132,14 +132,7 @@ for i in $(seq 1 "$TRIALS"); do
   echo "$(( started - base )) $(( started - heard / 1000 - x * 1000 )) $(( checked - base ))" >> "$DIR/results"
 done
 summary() { # column label
-  awk -v c="$1" '{ print $c }' "$DIR/results" | sort -n | awk -v label="$2" '
-    { v[NR] = $1 }
-    END {
-      if (NR == 0) { print "bench: no measurements" > "/dev/stderr"; exit 1 }
-      med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-      p90 = v[int(0.9 * NR + 0.999)]
-      printf "%s over %d trials: median %.1f ms, p90 %.1f ms, max %.1f ms\n", label, NR, med / 1000, p90 / 1000, v[NR] / 1000
-    }'
+  awk -v c="$1" '{ print $c }' "$DIR/results" | python3 scripts/bench/stats.py --scale 1000 "$2"
 }
 summary 1 "first resource start past (last heartbeat heard + deadtime)"
 summary 2 "  of which after the death was declared (X in ms, so +-1 ms)"

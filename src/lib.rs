@@ -5,7 +5,9 @@
 
 pub mod cluster;
 pub mod config;
+pub mod export;
 pub mod media;
 pub mod runtime;
+pub mod sim;
 pub mod status;
 pub mod wire;

@@ -792,11 +792,11 @@ fn autojoin_conflicts_with_haresources() {
         e,
         vec![
             (
-                0,
+                5,
                 "R1 style resource management conflicts with  autojoin set".to_string()
             ),
             (
-                0,
+                5,
                 "You need either unset autojoin or enable crm".to_string()
             ),
         ]
@@ -1287,12 +1287,12 @@ fn check(
     manage: bool,
 ) -> (Option<config::Config>, Vec<Diagnostic>) {
     config::check(
-        hacf_text,
+        hacf_text.as_bytes(),
         Path::new(HACF),
-        keys,
+        keys.as_bytes(),
         Path::new(AUTHKEYS),
         mode_uid,
-        res,
+        res.map(str::as_bytes).ok_or(config::Missing::NotFound),
         Path::new(HARESOURCES),
         "alice",
         None,
@@ -1489,12 +1489,12 @@ mod never_panic {
             }
         }
         if let (Some(c), _) = config::check(
-            text,
+            text.as_bytes(),
             Path::new(HACF),
-            text,
+            text.as_bytes(),
             Path::new(AUTHKEYS),
             Some((0o600, 0, 0)),
-            Some(text),
+            Ok(text.as_bytes()),
             Path::new(HARESOURCES),
             "alice",
             None,
@@ -1515,6 +1515,32 @@ mod never_panic {
         #[test]
         fn directive_soup(text in file()) {
             everything(&text);
+        }
+
+        /// Files are bytes in any encoding: arbitrary bytes (with the directives' words mixed
+        /// in) never panic, and a value read back gives the file's own bytes.
+        #[test]
+        fn arbitrary_bytes(
+            soup in file(),
+            raw in prop::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let mut data = soup.into_bytes();
+            data.extend_from_slice(&raw);
+            let _ = config::check(
+                &data,
+                Path::new(HACF),
+                &data,
+                Path::new(AUTHKEYS),
+                Some((0o600, 0, 0)),
+                Ok(&data),
+                Path::new(HARESOURCES),
+                "alice",
+                None,
+                true,
+            );
+            let text = config::bytes::decode(&data);
+            prop_assert_eq!(config::bytes::encode(&text), data);
+            let _ = config::bytes::escape(&text);
         }
 
         #[test]

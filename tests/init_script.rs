@@ -494,7 +494,13 @@ fn shell_scripts_parse_and_pass_shellcheck() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !have_shellcheck {
-        println!("SKIP: shellcheck is not installed (apt-get install shellcheck)");
+        {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP: shellcheck is not installed (apt-get install shellcheck)"
+            );
+        }
         return;
     }
     let out = Command::new("shellcheck")

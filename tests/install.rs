@@ -48,6 +48,11 @@ fn make_install(dest: &Path, vars: &[(&str, &str)]) -> String {
             "BIN_HB_TAKEOVER={}",
             env!("CARGO_BIN_EXE_hb_takeover")
         ))
+        .arg(format!(
+            "BIN_OUTDATER={}",
+            env!("CARGO_BIN_EXE_drbd-peer-outdater")
+        ))
+        .arg(format!("BIN_HB_STATUS={}", env!("CARGO_BIN_EXE_hb_status")))
         .args(vars.iter().map(|(k, v)| format!("{k}={v}")))
         .env_remove("MAKEFLAGS")
         .env_remove("MFLAGS")
@@ -99,8 +104,10 @@ fn install_tree_and_a_second_run_keeps_the_users_files() {
     for (f, m) in [
         ("/usr/libexec/heartbeat/heartbeat", 0o755),
         ("/usr/bin/cl_status", 0o755),
+        ("/usr/bin/hb_status", 0o755),
         ("/usr/share/heartbeat/hb_standby", 0o755),
         ("/usr/share/heartbeat/hb_takeover", 0o755),
+        ("/usr/libexec/heartbeat/drbd-peer-outdater", 0o755),
         ("/etc/init.d/heartbeat", 0o755),
         ("/lib/systemd/system/heartbeat.service", 0o644),
         ("/usr/lib/tmpfiles.d/heartbeat.conf", 0o644),
@@ -116,6 +123,21 @@ fn install_tree_and_a_second_run_keeps_the_users_files() {
     ] {
         assert_eq!(mode(&p(f)), m, "{f}");
     }
+    // No published key: a generated one, different on every install.
+    let key_line = |root: &Path| {
+        let text = read(&root.join("etc/ha.d/authkeys"));
+        assert!(!text.contains("demo-only-not-a-secret"), "{text}");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("1 sha1 "))
+            .unwrap_or_else(|| panic!("no sha1 key in {text}"))
+            .to_string();
+        assert_eq!(line.len(), "1 sha1 ".len() + 64, "{line}");
+        line
+    };
+    let other = tmp.path.join("root2");
+    make_install(&other, &[]);
+    assert_ne!(key_line(&d), key_line(&other));
     assert_eq!(
         fs::read(p("/usr/libexec/heartbeat/heartbeat")).unwrap(),
         fs::read(env!("CARGO_BIN_EXE_heartbeat")).unwrap()
@@ -124,6 +146,10 @@ fn install_tree_and_a_second_run_keeps_the_users_files() {
         ("/usr/sbin/heartbeat", "/usr/libexec/heartbeat/heartbeat"),
         ("/usr/sbin/hb_standby", "/usr/share/heartbeat/hb_standby"),
         ("/usr/sbin/hb_takeover", "/usr/share/heartbeat/hb_takeover"),
+        (
+            "/usr/lib/heartbeat/drbd-peer-outdater",
+            "/usr/libexec/heartbeat/drbd-peer-outdater",
+        ),
     ] {
         assert_eq!(link(&p(l)), Path::new(target), "{l}");
     }
@@ -300,7 +326,14 @@ fn deb_assets_cover_the_source_tree() {
             "Cargo.toml lacks {entry} (for {name})"
         );
     }
-    for bin in ["heartbeat", "cl_status", "hb_standby", "hb_takeover"] {
+    for bin in [
+        "heartbeat",
+        "cl_status",
+        "hb_standby",
+        "hb_takeover",
+        "drbd-peer-outdater",
+        "hb_status",
+    ] {
         assert!(
             deb.contains(&format!("[\"target/release/{bin}\", ")),
             "Cargo.toml does not package {bin}"
@@ -313,5 +346,12 @@ fn deb_assets_cover_the_source_tree() {
         "init/logrotate",
     ] {
         assert!(deb.contains(&format!("[\"{f}\", ")), "Cargo.toml lacks {f}");
+    }
+    // Only documents for users go into the package: no developer notes.
+    for line in deb.lines().filter(|l| l.contains("usr/share/doc/")) {
+        assert!(
+            !line.contains("NOTES") && !line.contains("TESTING"),
+            "developer notes packaged: {line}"
+        );
     }
 }

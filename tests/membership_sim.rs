@@ -1,13 +1,19 @@
-//! Deterministic simulation of the membership layer: several nodes, a simulated clock and a
-//! simulated network with loss, delay, duplication, partitions, crashes and restarts.
+//! Deterministic simulation of the membership layer on the simulation harness
+//! (`heartbeat::sim`): several nodes (`Cluster`s without resource management, `-M`), a
+//! simulated clock and network with loss, delay, duplication, partitions, crashes and
+//! restarts.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::path::Path;
 
-use heartbeat::cluster::{Action, Identity, LogLevel, Membership, NodeStatus, Now, Params};
+use heartbeat::cluster::{
+    Action, Identity, LogLevel, Membership, NodeStatus, Now, Params, TransmitKind,
+};
 use heartbeat::config::{AuthKey, AuthKeys, AuthMethod};
+use heartbeat::sim::{config_from_texts, Effect, Fault, FaultId, HostEvent, ScriptTimes, World};
 use heartbeat::wire::Authenticator;
 
-const EPOCH: u64 = 1_795_000_000;
+const EPOCH: u64 = heartbeat::sim::EPOCH_SECS;
 
 fn keys(secret: &str) -> AuthKeys {
     let mut k = BTreeMap::new();
@@ -42,235 +48,157 @@ fn params_links(me: &str, nodes: &[&str], links: usize) -> Params {
     }
 }
 
-struct SimNode {
-    m: Option<Membership>,
-    generation: u64,
-    logs: Vec<(u64, LogLevel, String)>,
-    events: Vec<(u64, Action)>,
+/// The world's ha.cf: the timings of `params_links`, media `hb0`, `hb1`, ... (broadcast).
+fn hacf_text(nodes: &[&str], links: usize) -> String {
+    let media: String = (0..links).map(|i| format!("bcast hb{i}\n")).collect();
+    let nodes: String = nodes.iter().map(|n| format!("node {n}\n")).collect();
+    format!("keepalive 1\ndeadtime 8\nwarntime 4\ninitdead 16\n{media}{nodes}")
 }
 
-struct Packet {
-    at: u64,
-    to: usize,
-    link: usize,
-    bytes: Vec<u8>,
-}
-
+/// The harness with the switches these tests flip: noise everywhere, directed cuts, media
+/// down.
 struct Sim {
-    now: u64,
-    names: Vec<String>,
-    nodes: Vec<SimNode>,
-    in_flight: Vec<Packet>,
-    rng: u64,
-    loss_pct: u64,
-    dup_pct: u64,
-    max_delay: u64,
-    /// Pairs (from, to) that cannot talk.
-    cut: BTreeSet<(usize, usize)>,
-    /// Links that carry nothing.
-    down_links: BTreeSet<usize>,
-    links: usize,
-    sent: Vec<(usize, Vec<u8>)>,
+    w: World,
+    noise: Option<FaultId>,
+    cuts: Vec<FaultId>,
+    down: Vec<FaultId>,
+    next_fault: u64,
 }
 
 impl Sim {
     fn new(names: &[&str], seed: u64) -> Sim {
-        let mut s = Sim {
-            now: 0,
-            names: names.iter().map(|n| n.to_string()).collect(),
-            nodes: Vec::new(),
-            in_flight: Vec::new(),
-            rng: seed | 1,
-            loss_pct: 0,
-            dup_pct: 0,
-            max_delay: 2,
-            cut: BTreeSet::new(),
-            down_links: BTreeSet::new(),
-            links: 1,
-            sent: Vec::new(),
-        };
-        for _ in names {
-            s.nodes.push(SimNode {
-                m: None,
-                generation: EPOCH,
-                logs: Vec::new(),
-                events: Vec::new(),
-            });
-        }
-        s
+        Sim::with_links(names, seed, 1)
     }
 
-    fn rand(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
+    fn with_links(names: &[&str], seed: u64, links: usize) -> Sim {
+        let config = config_from_texts(
+            hacf_text(names, links).as_bytes(),
+            b"auth 1\n1 sha1 s3cret\n",
+            b"",
+            Path::new("/etc/ha.d"),
+        )
+        .expect("the simulated configuration loads");
+        let mut w = World::new(config, ScriptTimes::fixed(0), seed)
+            .without_resources()
+            .with_first_generation(EPOCH);
+        w.record_logs = true;
+        w.record_transmits = true;
+        // As on a broadcast medium, a node hears itself.
+        w.net.hear_own = true;
+        w.net.base_delay_ms = (1, 2);
+        Sim {
+            w,
+            noise: None,
+            cuts: Vec::new(),
+            down: Vec::new(),
+            next_fault: 1,
+        }
     }
 
-    fn clock(&self) -> Now {
-        Now {
-            mono_ms: self.now,
-            unix_secs: EPOCH + self.now / 1000,
+    fn fault(&mut self, f: Fault) -> FaultId {
+        let id = FaultId(self.next_fault);
+        self.next_fault += 1;
+        self.w.apply(heartbeat::sim::Event::Fault(id, f));
+        id
+    }
+
+    fn heal(&mut self, ids: Vec<FaultId>) {
+        for id in ids {
+            self.w.apply(heartbeat::sim::Event::Heal(id));
         }
+    }
+
+    /// Every packet lost with `loss_pct`, sent twice with `dup_pct`, delayed up to `max_delay`.
+    fn noise(&mut self, loss_pct: u64, dup_pct: u64, max_delay: u64) {
+        let old: Vec<FaultId> = self.noise.take().into_iter().collect();
+        self.heal(old);
+        let f = Fault::everywhere(Effect::Lossy {
+            loss_pct,
+            dup_pct,
+            delay_ms: max_delay.max(1),
+        });
+        self.noise = Some(self.fault(f));
+    }
+
+    /// Nothing from `from` reaches `to`.
+    fn cut(&mut self, from: usize, to: usize) {
+        let id = self.fault(Fault::one_way(&[from], &[to]));
+        self.cuts.push(id);
+    }
+
+    fn clear_cuts(&mut self) {
+        let ids = std::mem::take(&mut self.cuts);
+        self.heal(ids);
+    }
+
+    fn link_down(&mut self, link: usize) {
+        let id = self.fault(Fault::medium_down(link));
+        self.down.push(id);
+    }
+
+    fn links_up(&mut self) {
+        let ids = std::mem::take(&mut self.down);
+        self.heal(ids);
     }
 
     fn start(&mut self, i: usize) {
-        let seed = self.rand();
-        let names_owned = self.names.clone();
-        let names: Vec<&str> = names_owned.iter().map(String::as_str).collect();
-        self.nodes[i].generation += 1;
-        let id = Identity {
-            name: self.names[i].clone(),
-            uuid: [i as u8 + 1; 16],
-            generation: self.nodes[i].generation,
-        };
-        let m = Membership::new(
-            params_links(&self.names[i], &names, self.links),
-            id,
-            Authenticator::new(keys("s3cret")),
-            self.clock(),
-            seed,
-        );
-        self.nodes[i].m = Some(m);
-        self.drain(i);
+        self.w.start(i);
     }
 
     fn crash(&mut self, i: usize) {
-        self.nodes[i].m = None;
-        self.in_flight.retain(|p| p.to != i);
+        self.w.crash(i);
     }
 
-    fn drain(&mut self, i: usize) {
-        let now = self.now;
-        let node = &mut self.nodes[i];
-        let Some(m) = node.m.as_mut() else {
-            return;
-        };
-        let mut out = Vec::new();
-        while let Some(a) = m.poll_action() {
-            match a {
-                Action::Send(b) => out.push(b),
-                Action::Log(l, t) => node.logs.push((now, l, t)),
-                other => node.events.push((now, other)),
-            }
-        }
-        for b in out {
-            self.sent.push((i, b.clone()));
-            for to in 0..self.nodes.len() {
-                self.transmit(i, to, b.clone());
-            }
-        }
-    }
-
-    fn transmit(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
-        if self.cut.contains(&(from, to)) {
-            return;
-        }
-        if from != to && self.rand() % 100 < self.loss_pct {
-            return;
-        }
-        for link in 0..self.links {
-            if self.down_links.contains(&link) {
-                continue;
-            }
-            let copies = if self.rand() % 100 < self.dup_pct {
-                2
-            } else {
-                1
-            };
-            for _ in 0..copies {
-                let at = self.now + 1 + self.rand() % self.max_delay.max(1);
-                self.in_flight.push(Packet {
-                    at,
-                    to,
-                    link,
-                    bytes: bytes.clone(),
-                });
-            }
-        }
-    }
-
-    fn inject(&mut self, to: usize, bytes: Vec<u8>) {
-        self.in_flight.push(Packet {
-            at: self.now + 1,
-            to,
-            link: 0,
-            bytes,
-        });
-    }
-
-    /// Run until `until` (ms), processing deliveries and timers in time order.
     fn run_until(&mut self, until: u64) {
-        loop {
-            let next_pkt = self.in_flight.iter().map(|p| p.at).min();
-            let next_timer = self
-                .nodes
-                .iter()
-                .filter_map(|n| n.m.as_ref().and_then(|m| m.poll_timeout()))
-                .min();
-            let next = [next_pkt, next_timer].into_iter().flatten().min();
-            let Some(next) = next.filter(|&t| t <= until) else {
-                self.now = until;
-                return;
-            };
-            self.now = self.now.max(next);
-            let now = self.clock();
-            // Deliveries due now, in order of arrival.
-            let mut due = Vec::new();
-            self.in_flight.retain(|p| {
-                if p.at <= now.mono_ms {
-                    due.push((p.to, p.link, p.bytes.clone()));
-                    false
-                } else {
-                    true
-                }
-            });
-            for (to, link, bytes) in due {
-                if let Some(m) = self.nodes[to].m.as_mut() {
-                    m.handle_datagram(now, link, &bytes);
-                    self.drain(to);
-                }
-            }
-            for i in 0..self.nodes.len() {
-                let due = self.nodes[i]
-                    .m
-                    .as_ref()
-                    .and_then(|m| m.poll_timeout())
-                    .is_some_and(|t| t <= now.mono_ms);
-                if due {
-                    self.nodes[i].m.as_mut().unwrap().handle_timeout(now);
-                    self.drain(i);
-                }
-            }
-        }
+        self.w.run_until(until);
+    }
+
+    fn now(&self) -> u64 {
+        self.w.now_ms()
+    }
+
+    fn clock(&self) -> Now {
+        self.w.clock()
+    }
+
+    fn membership(&self, i: usize) -> &Membership {
+        self.w.hosts[i]
+            .cluster()
+            .expect("the node runs")
+            .membership()
     }
 
     fn status(&self, at: usize, of: &str) -> Option<NodeStatus> {
-        self.nodes[at].m.as_ref()?.node_status(of)
+        self.w.hosts[at].cluster()?.node_status(of)
     }
 
     fn log_time(&self, at: usize, needle: &str) -> Option<u64> {
-        self.nodes[at]
-            .logs
-            .iter()
-            .find(|(_, _, t)| t.contains(needle))
-            .map(|(ms, _, _)| *ms)
+        self.w.log_time(at, needle)
     }
 
     fn count_logs(&self, at: usize, needle: &str) -> usize {
-        self.nodes[at]
-            .logs
-            .iter()
-            .filter(|(_, _, t)| t.contains(needle))
-            .count()
+        self.w.count_logs(at, needle)
     }
 
     fn dump(&self, at: usize) -> String {
-        self.nodes[at]
-            .logs
+        self.w.dump(at)
+    }
+
+    /// What node `from` sent, as UDP datagrams, in order.
+    fn sent(&self, from: usize) -> Vec<Vec<u8>> {
+        self.w.hosts[from]
+            .transmits
             .iter()
-            .map(|(ms, l, t)| format!("{ms:>8} {l}: {t}\n"))
+            .map(|(_, _, b)| b.clone())
             .collect()
+    }
+
+    fn inject(&mut self, to: usize, bytes: Vec<u8>) {
+        self.w.inject(to, 0, bytes);
+    }
+
+    fn events(&self, at: usize) -> usize {
+        self.w.hosts[at].events.len()
     }
 }
 
@@ -327,11 +255,11 @@ fn crash_is_detected_deadtime_after_last_heartbeat() {
     s.start(1);
     s.run_until(30_000);
     // Last status bob sent before the crash.
-    let crash_at = s.now;
+    let crash_at = s.now();
     let last_from_bob = s
-        .sent
+        .sent(1)
         .iter()
-        .filter(|(from, b)| *from == 1 && b.windows(8).any(|w| w == b"t=status"))
+        .filter(|b| b.windows(8).any(|w| w == b"t=status"))
         .count();
     assert!(last_from_bob > 20);
     s.crash(1);
@@ -367,9 +295,7 @@ fn crash_is_detected_deadtime_after_last_heartbeat() {
 #[test]
 fn loss_is_repaired_by_retransmission_without_false_death() {
     let mut s = Sim::new(&["alice", "bob"], 4);
-    s.loss_pct = 30;
-    s.dup_pct = 10;
-    s.max_delay = 30;
+    s.noise(30, 10, 30);
     s.start(0);
     s.start(1);
     s.run_until(120_000);
@@ -379,13 +305,55 @@ fn loss_is_repaired_by_retransmission_without_false_death() {
         assert!(s.count_logs(at, "No pkts missing") > 0, "{}", s.dump(at));
     }
     // Acknowledgements keep the send history short.
-    for n in &s.nodes {
-        assert!(
-            n.m.as_ref().unwrap().history_len() < 100,
-            "history {}",
-            n.m.as_ref().unwrap().history_len()
-        );
+    for i in 0..2 {
+        let len = s.membership(i).history_len();
+        assert!(len < 100, "history {len}");
     }
+}
+
+/// Transmits say what they are, and a retransmission is the original datagram again.
+#[test]
+fn transmits_are_typed_and_retransmissions_repeat_the_original_bytes() {
+    let mut s = Sim::new(&["alice", "bob"], 4);
+    s.noise(30, 0, 30);
+    s.start(0);
+    s.start(1);
+    s.run_until(60_000);
+    let mut retransmitted = 0;
+    for h in &s.w.hosts {
+        let mut by_seq = std::collections::BTreeMap::new();
+        for (_, t, bytes) in &h.transmits {
+            let ty = t.msg.get_str("t").unwrap_or("");
+            let seq = t.msg.get_str("seq").map(str::to_string);
+            match t.kind {
+                TransmitKind::Heartbeat => assert_eq!(ty, "status"),
+                TransmitKind::Message => assert!(ty != "status" && !ty.starts_with("NS_"), "{ty}"),
+                TransmitKind::Control => assert!(ty.starts_with("NS_") && seq.is_none(), "{ty}"),
+                TransmitKind::Retransmission => {
+                    retransmitted += 1;
+                    let seq = seq.clone().expect("a retransmission has its seq");
+                    assert_eq!(by_seq.get(&seq), Some(bytes), "seq {seq}");
+                }
+                // Between two of ours each status goes out again half a keepalive later.
+                TransmitKind::HeartbeatCopy => {
+                    assert_eq!(ty, "status");
+                    let seq = seq.clone().expect("a copy has its seq");
+                    assert_eq!(by_seq.get(&seq), Some(bytes), "seq {seq}");
+                }
+            }
+            let copy = t.kind == TransmitKind::HeartbeatCopy;
+            assert_eq!(t.is_status(), ty == "status" && !copy);
+            if !matches!(
+                t.kind,
+                TransmitKind::Retransmission | TransmitKind::HeartbeatCopy
+            ) {
+                if let Some(seq) = seq {
+                    by_seq.insert(seq, bytes.clone());
+                }
+            }
+        }
+    }
+    assert!(retransmitted > 0, "the loss caused no retransmission");
 }
 
 #[test]
@@ -394,21 +362,15 @@ fn replayed_packets_change_nothing() {
     s.start(0);
     s.start(1);
     s.run_until(10_000);
-    let old: Vec<Vec<u8>> = s
-        .sent
-        .iter()
-        .filter(|(f, _)| *f == 1)
-        .map(|(_, b)| b.clone())
-        .take(5)
-        .collect();
-    let before = s.nodes[0].logs.len();
+    let old: Vec<Vec<u8>> = s.sent(1).into_iter().take(5).collect();
+    let before = s.w.hosts[0].logs.len();
     for b in old {
         s.inject(0, b);
     }
     s.run_until(10_500);
-    let new: Vec<&String> = s.nodes[0].logs[before..]
+    let new: Vec<&String> = s.w.hosts[0].logs[before..]
         .iter()
-        .map(|(_, _, t)| t)
+        .map(|l| &l.text)
         .collect();
     assert!(
         new.iter()
@@ -419,12 +381,7 @@ fn replayed_packets_change_nothing() {
     s.crash(1);
     s.start(1);
     s.run_until(12_000);
-    let stale = s
-        .sent
-        .iter()
-        .find(|(f, _)| *f == 1)
-        .map(|(_, b)| b.clone())
-        .unwrap();
+    let stale = s.sent(1).into_iter().next().unwrap();
     s.inject(0, stale);
     s.run_until(12_100);
     assert!(
@@ -455,11 +412,11 @@ fn garbage_and_wrong_key_are_rejected_without_state_change() {
     );
     let mut forged = Vec::new();
     while let Some(a) = forger.poll_action() {
-        if let Action::Send(b) = a {
-            forged.push(b);
+        if let Action::Transmit(t) = a {
+            forged.push(forger.encode_udp(&t));
         }
     }
-    let before_events = s.nodes[0].events.len();
+    let before_events = s.events(0);
     for b in forged {
         s.inject(0, b);
     }
@@ -469,7 +426,7 @@ fn garbage_and_wrong_key_are_rejected_without_state_change() {
     }
     s.inject(0, b"###\n5:abcde,%%%\n".to_vec());
     s.run_until(6000);
-    assert_eq!(s.nodes[0].events.len(), before_events);
+    assert_eq!(s.events(0), before_events);
     assert!(
         s.count_logs(0, "authtoken does not match") >= 1,
         "{}",
@@ -485,12 +442,12 @@ fn partition_heal_is_reported() {
     s.start(0);
     s.start(1);
     s.run_until(20_000);
-    s.cut.insert((0, 1));
-    s.cut.insert((1, 0));
+    s.cut(0, 1);
+    s.cut(1, 0);
     s.run_until(35_000);
     assert!(s.log_time(0, "node bob: is dead").is_some());
     assert!(s.log_time(1, "node alice: is dead").is_some());
-    s.cut.clear();
+    s.clear_cuts();
     s.run_until(40_000);
     assert!(
         s.log_time(0, "Cluster node bob returning after partition.")
@@ -505,9 +462,7 @@ fn partition_heal_is_reported() {
 fn many_seeds_with_faults_never_lose_a_live_peer() {
     for seed in 100..160u64 {
         let mut s = Sim::new(&["alice", "bob", "carol"], seed);
-        s.loss_pct = seed % 25;
-        s.dup_pct = seed % 7;
-        s.max_delay = 1 + seed % 40;
+        s.noise(seed % 25, seed % 7, 1 + seed % 40);
         for i in 0..3 {
             s.start(i);
         }
@@ -543,19 +498,9 @@ fn rejections_are_counted_but_logged_at_a_bounded_rate() {
         s.inject(0, format!("###\n{k}:junk,%%%\n").into_bytes());
     }
     s.run_until(24_000);
-    let total: u64 = s.nodes[0]
-        .m
-        .as_ref()
-        .unwrap()
-        .reject_counts()
-        .values()
-        .sum();
+    let total: u64 = s.membership(0).reject_counts().values().sum();
     assert_eq!(total, 5000);
-    let lines = s.nodes[0]
-        .logs
-        .iter()
-        .filter(|(_, _, t)| t.contains("malformed"))
-        .count();
+    let lines = s.count_logs(0, "malformed");
     assert!(
         (1..=4).contains(&lines),
         "{lines} lines for 5000 rejections\n{}",
@@ -571,9 +516,8 @@ fn rejections_are_counted_but_logged_at_a_bounded_rate() {
 
 #[test]
 fn two_links_count_each_message_once_and_survive_losing_one() {
-    let mut s = Sim::new(&["alice", "bob"], 12);
-    s.links = 2;
-    s.dup_pct = 20;
+    let mut s = Sim::with_links(&["alice", "bob"], 12, 2);
+    s.noise(0, 20, 2);
     s.start(0);
     s.start(1);
     s.run_until(10_000);
@@ -585,7 +529,7 @@ fn two_links_count_each_message_once_and_survive_losing_one() {
         s.count_logs(0, "Status update for node bob: status active"),
         1
     );
-    s.down_links.insert(1);
+    s.link_down(1);
     s.run_until(30_000);
     assert!(
         s.log_time(0, "Link bob:hb1 dead.").is_some(),
@@ -594,9 +538,65 @@ fn two_links_count_each_message_once_and_survive_losing_one() {
     );
     assert_eq!(s.count_logs(0, "is dead"), 0, "{}", s.dump(0));
     assert_eq!(s.status(0, "bob"), Some(NodeStatus::Active));
-    s.down_links.clear();
+    s.links_up();
     s.run_until(32_000);
     assert_eq!(s.count_logs(0, "Link bob:hb1 up."), 2, "{}", s.dump(0));
+}
+
+/// Every link change is reported as an event, once, by medium index (two media may share a
+/// name), in step with the log lines operators read.
+#[test]
+fn link_changes_are_events_in_step_with_the_log() {
+    let mut s = Sim::with_links(&["alice", "bob"], 12, 2);
+    // The harness says every medium works on our side at start.
+    s.start(0);
+    s.start(1);
+    s.run_until(10_000);
+    s.link_down(1);
+    s.run_until(30_000);
+    s.links_up();
+    s.run_until(32_000);
+    s.crash(1);
+    s.run_until(50_000);
+    let media = &s.w.config().hacf.media;
+    let events: Vec<String> = s.w.hosts[0]
+        .events
+        .iter()
+        .filter_map(|(_, a)| match a {
+            HostEvent::LinkStatus { node, link, up } => {
+                let ifname = media[*link].kind.link_name();
+                assert_eq!(ifname, format!("hb{link}"));
+                let word = if *up { "up" } else { "dead" };
+                Some(format!("Link {node}:{ifname} {word}."))
+            }
+            _ => None,
+        })
+        .collect();
+    let logs: Vec<String> = s.w.hosts[0]
+        .logs
+        .iter()
+        .filter(|l| l.text.starts_with("Link "))
+        .map(|l| l.text.clone())
+        .collect();
+    assert_eq!(events, logs);
+    // bob's two links come up in the order his first packets happen to arrive.
+    let mut events = events;
+    events[2..4].sort();
+    assert_eq!(
+        events,
+        [
+            "Link alice:hb0 up.",
+            "Link alice:hb1 up.",
+            "Link bob:hb0 up.",
+            "Link bob:hb1 up.",
+            "Link bob:hb1 dead.",
+            "Link bob:hb1 up.",
+            "Link bob:hb0 dead.",
+            "Link bob:hb1 dead.",
+        ],
+        "{}",
+        s.dump(0)
+    );
 }
 
 #[test]
@@ -606,17 +606,17 @@ fn late_heartbeat_is_warned_before_deadtime() {
     s.start(1);
     s.run_until(10_000);
     // bob goes silent for 5 s (warntime 4, deadtime 8), then talks again.
-    s.cut.insert((1, 0));
+    s.cut(1, 0);
     s.run_until(15_000);
-    s.cut.clear();
+    s.clear_cuts();
     s.run_until(17_000);
-    let late: Vec<_> = s.nodes[0]
+    let late: Vec<_> = s.w.hosts[0]
         .logs
         .iter()
-        .filter(|(_, _, t)| t.contains("Late heartbeat: Node bob: interval"))
+        .filter(|l| l.text.contains("Late heartbeat: Node bob: interval"))
         .collect();
     assert_eq!(late.len(), 1, "{}", s.dump(0));
-    assert_eq!(late[0].1, LogLevel::Warn);
+    assert_eq!(late[0].level, LogLevel::Warn);
     assert_eq!(s.count_logs(0, "is dead"), 0);
 }
 
@@ -626,18 +626,14 @@ fn own_links_follow_the_media_not_our_own_echo() {
     s.start(0);
     s.start(1);
     // The runtime says alice's medium works; she never hears herself in this network.
-    s.cut.insert((0, 0));
-    let now = s.clock();
-    s.nodes[0].m.as_mut().unwrap().set_own_link(now, 0, true);
-    s.drain(0);
+    s.cut(0, 0);
+    s.w.with_cluster(0, |c, now| c.set_own_link(now, 0, true));
     s.run_until(30_000);
     assert_eq!(s.count_logs(0, "Link alice:hb0 up."), 1, "{}", s.dump(0));
     assert_eq!(s.count_logs(0, "Link alice:hb0 dead."), 0, "{}", s.dump(0));
-    let links = s.nodes[0].m.as_ref().unwrap().link_status("alice").unwrap();
+    let links = s.membership(0).link_status("alice").unwrap();
     assert_eq!(links, vec![("hb0".to_string(), true)]);
-    let now = s.clock();
-    s.nodes[0].m.as_mut().unwrap().set_own_link(now, 0, false);
-    s.drain(0);
+    s.w.with_cluster(0, |c, now| c.set_own_link(now, 0, false));
     assert_eq!(s.count_logs(0, "Link alice:hb0 dead."), 1);
 }
 
@@ -715,4 +711,82 @@ fn ping_node_lives_while_it_echoes_and_dies_after_deadping() {
     assert_eq!(m.node_status("10.0.0.9"), Some(NodeStatus::Dead));
     m.handle_datagram(at(18_100), 1, &ping_echo(&auth, "10.0.0.9", EPOCH + 18));
     assert_eq!(m.node_status("10.0.0.9"), Some(NodeStatus::Ping));
+}
+
+/// CTS's break-communication: `OnlyForTesting` with xmitloss=1, rcvloss=1 and no node allowed
+/// on one node partitions it (it neither sends nor hears); both sides declare the other dead;
+/// removing the file heals the partition as any heal does.
+#[test]
+fn only_for_testing_partitions_and_its_removal_heals() {
+    const PATH: &str = "/etc/ha.d/OnlyForTesting";
+    let mut s = Sim::new(&["alice", "bob"], 11);
+    s.start(0);
+    s.start(1);
+    s.run_until(20_000);
+    assert_eq!(s.status(0, "bob"), Some(NodeStatus::Active));
+    s.w.with_cluster(0, |c, now| {
+        c.set_test_opts(now, Some("xmitloss=1\nrcvloss=1\nallownodes=;\n"), PATH)
+    });
+    assert!(s.log_time(0, "WARNING: Enabling Test Code").is_some());
+    assert!(s
+        .log_time(0, "WARNING: Above Options Now Enabled.")
+        .is_some());
+    let sent_before = s.sent(0).len();
+    s.run_until(35_000);
+    assert_eq!(
+        s.sent(0).len(),
+        sent_before,
+        "alice sends nothing while the switches drop everything"
+    );
+    assert!(
+        s.log_time(0, "node bob: is dead").is_some(),
+        "{}",
+        s.dump(0)
+    );
+    assert!(
+        s.log_time(1, "node alice: is dead").is_some(),
+        "{}",
+        s.dump(1)
+    );
+
+    s.w.with_cluster(0, |c, now| c.set_test_opts(now, None, PATH));
+    assert!(s.log_time(0, "Test Code Now disabled.").is_some());
+    s.run_until(40_000);
+    assert!(
+        s.log_time(0, "Cluster node bob returning after partition.")
+            .is_some(),
+        "{}",
+        s.dump(0)
+    );
+    assert_eq!(s.status(0, "bob"), Some(NodeStatus::Active));
+    assert_eq!(s.status(1, "alice"), Some(NodeStatus::Active));
+}
+
+/// With nodes allowed, 3.0.6 still sends everything and hears only the allowed nodes.
+#[test]
+fn only_for_testing_allowed_nodes_are_still_heard() {
+    const PATH: &str = "/etc/ha.d/OnlyForTesting";
+    let mut s = Sim::new(&["alice", "bob", "carol"], 12);
+    for i in 0..3 {
+        s.start(i);
+    }
+    s.run_until(20_000);
+    s.w.with_cluster(0, |c, now| {
+        c.set_test_opts(now, Some("xmitloss=1\nrcvloss=1\nallownodes=bob;\n"), PATH)
+    });
+    s.run_until(35_000);
+    assert_eq!(
+        s.status(0, "bob"),
+        Some(NodeStatus::Active),
+        "{}",
+        s.dump(0)
+    );
+    assert!(
+        s.log_time(0, "node carol: is dead").is_some(),
+        "{}",
+        s.dump(0)
+    );
+    // Alice still sends: nobody declares her dead.
+    assert_eq!(s.status(1, "alice"), Some(NodeStatus::Active));
+    assert_eq!(s.status(2, "alice"), Some(NodeStatus::Active));
 }

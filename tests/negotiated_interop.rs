@@ -7,7 +7,6 @@
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -40,29 +39,14 @@ fn negotiated_mixed_pair_moves_groups_like_two_real_nodes() {
     if !require_root_or_skip("negotiated_mixed_pair_moves_groups_like_two_real_nodes") {
         return;
     }
-    let ns = NetnsPair::new("hbng", "10.250.66");
-    let tmp = TestDir::new("rsc-negotiated");
-    let marker: PathBuf = tmp.path.join("marker");
-    fs::create_dir_all(&marker).expect("marker");
-    let mut hacf = HaCf::new(
-        &["alice", "bob"],
-        &ucast_lines("hb0", &[&ns.addr_a(), &ns.addr_b()]),
-    );
-    hacf.extra = vec!["auto_failback on".into(), "crm off".into()];
-    let haresources = format!(
-        "alice Marker::svcA::{m}\nbob Marker::svcB::{m}\n",
-        m = marker.display()
-    );
-    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
-    for d in [&da, &db] {
-        d.write_config(&hacf, &Auth::lab(AuthMethod::Sha1), &haresources);
-    }
-    install_resource_scripts(&da, true);
-    install_resource_scripts(&db, false);
-
+    let pair = MarkerPair::netns("rsc-negotiated", "hbng", "10.250.66")
+        .extra(&["auto_failback on", "crm off"])
+        .real(0)
+        .build();
+    let (marker, db) = (pair.marker.clone(), &pair.dirs[1]);
     // Both start together: each waits ~10 s for the other, then takes its own group.
-    let mut alice = RealNode::start(&da, &ns.ns_a());
-    let mut bob = OurNode::start(&db, Some(&ns.ns_b()), None);
+    let mut alice = pair.start_real(0);
+    let mut bob = pair.start_ours(1);
     wait_mutually_active(
         &mut alice,
         &mut bob,

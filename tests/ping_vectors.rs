@@ -1,4 +1,4 @@
-//! The ping-node packets captured from Heartbeat 3.0.6 (../shared/vectors/ping): our echo
+//! The ping-node packets captured from Heartbeat 3.0.6 (tests/data/vectors/ping): our echo
 //! request for the same message is byte for byte theirs, and their reply gives us the payload.
 
 use std::collections::BTreeMap;
@@ -9,12 +9,11 @@ use heartbeat::media::ping::{checksum, echo_reply_payload, echo_request};
 use heartbeat::wire::Authenticator;
 
 fn vector(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("HB_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors"))
-        });
-    let p = dir.join("ping").join(name);
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/vectors/ping"
+    ))
+    .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 

@@ -352,19 +352,13 @@ fn site_hooks_run_serially_with_the_message_fields() {
 /// fields, and the group moves all the same.
 #[test]
 fn local_giveip_runs_before_a_group_is_given_back() {
-    let tmp = TestDir::new("giveip");
-    let marker = tmp.path.join("marker");
-    fs::create_dir_all(&marker).expect("marker dir");
-    let record = tmp.path.join("giveip");
-    let addrs: [Ipv4Addr; 2] = [A, B].map(|a| a.parse().expect("addr"));
-    let mut hacf =
-        HaCf::new(&["alice", "bob"], &ucast_lines("lo", &[A, B])).udpport(free_udp_port(&addrs));
-    hacf.extra = vec!["crm off".into()];
-    let haresources = format!("alice Marker::svcA::{m}\n", m = marker.display());
-    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
-    for d in [&da, &db] {
-        d.write_config(&hacf, &Auth::lab(AuthMethod::Sha1), &haresources);
-        install_resource_scripts(d, false);
+    let pair = MarkerPair::loopback("giveip")
+        .extra(&["crm off"])
+        .haresources("alice Marker::svcA::{m}\n")
+        .build();
+    let (marker, [da, db]) = (pair.marker.clone(), &pair.dirs);
+    let record = pair.tmp.path.join("giveip");
+    for d in [da, db] {
         fs::create_dir_all(d.conf().join("rc.d")).expect("rc.d");
         // Records its arguments, the request and whether the group still ran at that moment.
         write_exec(
@@ -377,8 +371,8 @@ fn local_giveip_runs_before_a_group_is_given_back() {
             ),
         );
     }
-    let mut alice = OurNode::start(&da, None, Some(A));
-    let mut bob = OurNode::start(&db, None, Some(B));
+    let mut alice = pair.start_ours(0);
+    let mut bob = pair.start_ours(1);
     wait_mutually_active(
         &mut alice,
         &mut bob,

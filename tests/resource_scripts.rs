@@ -57,7 +57,10 @@ fn skip(why: &str) {
     if require_interop() {
         panic!("HB_REQUIRE_INTEROP=1 but: {why}");
     }
-    println!("SKIP: {why}");
+    {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "SKIP: {why}");
+    }
 }
 
 fn have(tool: &str) -> bool {
@@ -348,7 +351,13 @@ fn scripts_are_executable_and_parse() {
 #[test]
 fn scripts_pass_shellcheck() {
     if !have("shellcheck") {
-        println!("SKIP: shellcheck is not installed (apt-get install shellcheck)");
+        {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIP: shellcheck is not installed (apt-get install shellcheck)"
+            );
+        }
         return;
     }
     let mut cmd = Command::new("shellcheck");

@@ -7,7 +7,6 @@
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -18,28 +17,14 @@ fn legacy_mixed_pair_moves_groups_like_two_real_nodes() {
     if !require_root_or_skip("legacy_mixed_pair_moves_groups_like_two_real_nodes") {
         return;
     }
-    let ns = NetnsPair::new("hbrs", "10.250.64");
-    let tmp = TestDir::new("rsc-mixed");
-    let marker: PathBuf = tmp.path.join("marker");
-    fs::create_dir_all(&marker).expect("marker");
-    let mut hacf = HaCf::new(
-        &["alice", "bob"],
-        &ucast_lines("hb0", &[&ns.addr_a(), &ns.addr_b()]),
-    );
-    hacf.extra = vec!["crm off".into()];
-    let haresources = format!(
-        "alice Marker::svcA::{m}\nbob Marker::svcB::{m}\n",
-        m = marker.display()
-    );
-    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
-    for d in [&da, &db] {
-        d.write_config(&hacf, &Auth::lab(AuthMethod::Md5), &haresources);
-    }
-    install_resource_scripts(&da, true);
-    install_resource_scripts(&db, false);
-
-    let mut alice = RealNode::start(&da, &ns.ns_a());
-    let mut bob = OurNode::start(&db, Some(&ns.ns_b()), None);
+    let pair = MarkerPair::netns("rsc-mixed", "hbrs", "10.250.64")
+        .extra(&["crm off"])
+        .auth(AuthMethod::Md5)
+        .real(0)
+        .build();
+    let marker = pair.marker.clone();
+    let mut alice = pair.start_real(0);
+    let mut bob = pair.start_ours(1);
     wait_mutually_active(
         &mut alice,
         &mut bob,

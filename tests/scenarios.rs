@@ -1,4 +1,4 @@
-//! The resource scenario matrix of issue #3: every scenario of `../shared/spec/resources.md`
+//! The resource scenario matrix of issue #3: every scenario of the spec's `resources.md`
 //! (both start, one starts late, the primary SIGKILLed and returning, graceful stops,
 //! `hb_standby`/`hb_takeover` with every argument on each side, partition and heal) in each
 //! `auto_failback` mode.
@@ -72,9 +72,13 @@ fn scenario_index(name: &str) -> usize {
 fn run_all(
     mode: Mode,
     pairs: &[PairKind],
+    only: Option<&[&str]>,
     lab: impl Fn(&Scenario, PairKind) -> LabKind + Sync,
 ) -> Vec<(Scenario, Vec<Transcript>)> {
-    let scenarios = wanted_scenarios(mode);
+    let mut scenarios = wanted_scenarios(mode);
+    if let Some(names) = only {
+        scenarios.retain(|sc| names.contains(&sc.name));
+    }
     let results: Vec<Vec<Transcript>> = thread::scope(|s| {
         let handles: Vec<Vec<_>> = scenarios
             .iter()
@@ -118,6 +122,52 @@ fn run_all(
     scenarios.into_iter().zip(results).collect()
 }
 
+/// What is wrong with one scenario's transcripts, one entry per pair that differs.
+fn differences(sc: &Scenario, ts: &[Transcript]) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let reference = ts.iter().find(|t| t.pair == PairKind::RR);
+    for t in ts {
+        let d = if t.pair == PairKind::RR || t.pair == PairKind::OO {
+            runner::against_expectation(sc, t)
+        } else if let Some(r) = reference {
+            runner::against_reference(sc, r, t)
+        } else {
+            // No reference in this run (HB_SCEN_PAIRS): the expectations stand in for it.
+            runner::against_expectation(sc, t)
+        };
+        let what = match t.pair {
+            PairKind::RR => "the reference (two real nodes) differs from the expectation",
+            PairKind::OO => "two of ours differ from the expectation",
+            _ => "differs from the reference",
+        };
+        if !d.is_empty() {
+            diffs.push(format!(
+                "-- {} ({}) {what}:\n   {}",
+                t.pair.label(),
+                t.pair.describe(),
+                d.join("\n   ")
+            ));
+        }
+    }
+    diffs
+}
+
+/// Errors of 3.0.6's own inter-process messaging, logged by a real node on a loaded machine
+/// whatever its peer is (seen with no peer running at all); a run in which one appears says
+/// nothing about us.
+const REAL_DAEMON_IPC_ERRORS: [&str; 2] = [
+    "NV failure (msgfromsteam)",
+    "msg2string: Message with zero fields",
+];
+
+fn real_daemon_broke(t: &Transcript) -> bool {
+    let Some(dir) = &t.dir else { return false };
+    ["alice", "bob"].iter().any(|n| {
+        std::fs::read_to_string(dir.path.join(n).join("log").join("ha-log"))
+            .is_ok_and(|log| REAL_DAEMON_IPC_ERRORS.iter().any(|e| log.contains(e)))
+    })
+}
+
 /// Judge every scenario; panic with all transcripts of each failing one (their files are then
 /// kept), after dropping (removing) the files of the passing ones.
 fn judge(mode: Mode, results: Vec<(Scenario, Vec<Transcript>)>) {
@@ -125,31 +175,7 @@ fn judge(mode: Mode, results: Vec<(Scenario, Vec<Transcript>)>) {
     let mut keep = Vec::new();
     let mut summary = String::new();
     for (sc, ts) in results {
-        let mut diffs = Vec::new();
-        let reference = ts.iter().find(|t| t.pair == PairKind::RR);
-        for t in &ts {
-            let d = if t.pair == PairKind::RR || t.pair == PairKind::OO {
-                runner::against_expectation(&sc, t)
-            } else if let Some(r) = reference {
-                runner::against_reference(&sc, r, t)
-            } else {
-                // No reference in this run (HB_SCEN_PAIRS): the expectations stand in for it.
-                runner::against_expectation(&sc, t)
-            };
-            let what = match t.pair {
-                PairKind::RR => "the reference (two real nodes) differs from the expectation",
-                PairKind::OO => "two of ours differ from the expectation",
-                _ => "differs from the reference",
-            };
-            if !d.is_empty() {
-                diffs.push(format!(
-                    "-- {} ({}) {what}:\n   {}",
-                    t.pair.label(),
-                    t.pair.describe(),
-                    d.join("\n   ")
-                ));
-            }
-        }
+        let diffs = differences(&sc, &ts);
         let times: Vec<String> = ts
             .iter()
             .map(|t| format!("{} {:.0}s", t.pair.label(), t.elapsed.as_secs_f64()))
@@ -202,7 +228,7 @@ fn netns_matrix(mode: Mode, test: &str) {
     };
     // Unique per process, so that a concurrent run of this binary elsewhere keeps its own.
     let pid = std::process::id() & 0xffff;
-    let results = run_all(mode, &wanted_pairs(), |sc, p| {
+    let lab = |sc: &Scenario, p: PairKind| {
         let si = scenario_index(sc.name);
         let pi = match p.label() {
             "rr" => 0,
@@ -213,13 +239,26 @@ fn netns_matrix(mode: Mode, test: &str) {
             prefix: format!("hs{pid:04x}{letter}{si}{}", p.label()),
             net: format!("10.251.{}", m * 60 + si * 6 + pi),
         }
-    });
+    };
+    let pairs = wanted_pairs();
+    let mut results = run_all(mode, &pairs, None, lab);
+    // A scenario that failed while a real node's own messaging broke runs once more.
+    let again: Vec<&'static str> = results
+        .iter()
+        .filter(|(sc, ts)| !differences(sc, ts).is_empty() && ts.iter().any(real_daemon_broke))
+        .map(|(sc, _)| sc.name)
+        .collect();
+    if !again.is_empty() {
+        eprintln!("a real 3.0.6 node logged an IPC error; running again: {again:?}");
+        results.retain(|(sc, _)| !again.contains(&sc.name));
+        results.extend(run_all(mode, &pairs, Some(&again), lab));
+    }
     judge(mode, results);
 }
 
 /// Every scenario of `mode` between two of ours on loopback (no root).
 fn loopback_matrix(mode: Mode) {
-    let results = run_all(mode, &[PairKind::OO], |_, _| LabKind::Loopback);
+    let results = run_all(mode, &[PairKind::OO], None, |_, _| LabKind::Loopback);
     judge(mode, results);
 }
 

@@ -1,7 +1,7 @@
 //! Serial links without hardware: pseudo-terminals stand in for the cable (links.md 2.10).
 //!
-//! Two `SerialMedium`s talk through `media::serial::relay::Relay` (two pty pairs and a copying
-//! thread that can inject noise, drop bytes and cut the line), driven by a small mio loop like
+//! Two `SerialMedium`s talk through the test support's `serial_relay::Relay` (two pty pairs and a
+//! copying thread that can inject noise, drop bytes and cut the line), driven by a small mio loop like
 //! the daemon's. Packets are hand-written classic packets; nothing here needs the wire module.
 //! Timing bounds are deliberately loose: two shared cores, other tests running beside.
 
@@ -12,13 +12,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use heartbeat::media::serial::relay::{Dir, Relay};
+#[path = "support/serial_relay.rs"]
+mod serial_relay;
+
 use heartbeat::media::serial::{
     lock, LinkError, OpenError, ReopenPolicy, SerialEvent, SerialMedium, CHUNK,
 };
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::termios::{self, BaudRate, ControlFlags, InputFlags, LocalFlags, OutputFlags};
+use serial_relay::{Dir, Relay};
 
 /// A scratch directory removed on drop: symlinks for the cable and the lock directory.
 struct Scratch(PathBuf);

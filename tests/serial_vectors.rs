@@ -1,4 +1,4 @@
-//! The captured serial-line vectors (shared/vectors/serial, links.md 2.4) through the serial
+//! The captured serial-line vectors (tests/data/vectors/serial, links.md 2.4) through the serial
 //! receive path: the tty's input flags (ISTRIP, IGNCR), the framer, then
 //! `Authenticator::verify`, frame by frame, against the verdicts in the README there.
 //! Also the send path: the UDP copy of a message, re-encoded for serial, is byte for byte
@@ -11,18 +11,9 @@ use heartbeat::config::authkeys;
 use heartbeat::media::serial::{FramerStats, SerialFramer};
 use heartbeat::wire::Authenticator;
 
-/// shared/vectors/serial beside the checkout, else $HB_VECTORS/serial. Missing is a failure.
+/// The serial vectors copied into the repository (tests/data/vectors/serial).
 fn dir() -> PathBuf {
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/serial");
-    if beside.join("README.md").is_file() {
-        return beside;
-    }
-    if let Some(d) = std::env::var_os("HB_VECTORS").map(|v| PathBuf::from(v).join("serial")) {
-        if d.join("README.md").is_file() {
-            return d;
-        }
-    }
-    panic!("serial vectors not found at {}", beside.display());
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors/serial")
 }
 
 fn auth() -> Authenticator {

@@ -1,4 +1,4 @@
-//! Every captured/forged vector in shared/vectors, against its manifest verdict, plus
+//! Every captured/forged vector in tests/data/vectors, against its manifest verdict, plus
 //! byte-exact re-encoding of the real captures and the worked example of the spec.
 
 use std::collections::BTreeMap;
@@ -10,22 +10,9 @@ use heartbeat::wire::{
     auth, classic, netstring, Authenticator, Msg, NetstringKeyRule, Reject, Value,
 };
 
-/// shared/vectors beside the checkout, else $HB_VECTORS. Missing is a failure, not a skip.
+/// The vectors copied into the repository (tests/data/vectors; see its README).
 fn vectors_dir() -> PathBuf {
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors");
-    if beside.join("manifest.tsv").is_file() {
-        return beside;
-    }
-    if let Some(dir) = std::env::var_os("HB_VECTORS").map(PathBuf::from) {
-        if dir.join("manifest.tsv").is_file() {
-            return dir;
-        }
-        panic!("HB_VECTORS={} holds no manifest.tsv", dir.display());
-    }
-    panic!(
-        "test vectors not found: neither {} nor $HB_VECTORS has manifest.tsv",
-        beside.display()
-    );
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/vectors")
 }
 
 fn read(name: &str) -> Vec<u8> {

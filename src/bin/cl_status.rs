@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use heartbeat::runtime::control::{self, Answer, ClientError, Request};
 use heartbeat::runtime::log as hblog;
-use heartbeat::runtime::paths::Paths;
+use heartbeat::runtime::os::paths::Paths;
 use heartbeat::status::cl_status::{self, Contact, EXIT_TIMEOUT};
 use heartbeat::status::ClusterView;
 
@@ -25,7 +25,11 @@ const GIVE_UP: Duration = Duration::from_secs(5);
 fn rundir_and_args(raw: Vec<OsString>) -> (Option<PathBuf>, Vec<String>) {
     let mut args: Vec<String> = raw
         .into_iter()
-        .map(|a| a.to_string_lossy().into_owned())
+        // A node name in any bytes (Latin-1), losslessly, as the daemon holds it.
+        .map(|a| {
+            use std::os::unix::ffi::OsStrExt;
+            heartbeat::config::bytes::decode(a.as_bytes())
+        })
         .collect();
     let mut rundir = std::env::var_os("HA_RUNDIR")
         .filter(|d| !d.is_empty())
@@ -47,12 +51,22 @@ fn rundir_and_args(raw: Vec<OsString>) -> (Option<PathBuf>, Vec<String>) {
 }
 
 fn main() -> ExitCode {
+    control::init_tool_logging();
     let (rundir, args) = rundir_and_args(std::env::args_os().skip(1).collect());
     let mut paths = Paths::default();
     if let Some(d) = rundir {
         paths.rundir = d;
     }
     let view: Option<ClusterView>;
+    let socket = paths.control_socket();
+    // 3.0.6's output stays byte-identical for scripts; a person at a terminal also learns
+    // which socket was tried.
+    let hint = |e: &std::io::Error| {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            eprintln!("cl_status: {}", control::not_reached_hint(&socket, e));
+        }
+    };
     let contact = if cl_status::needs_daemon(&args) {
         // Like 3.0.6's alarm: whatever hangs, stop after 5 s with exit 12.
         thread::spawn(|| {
@@ -69,10 +83,13 @@ fn main() -> ExitCode {
             }
             Ok(Answer::Refused) | Err(ClientError::Denied) => Contact::Refused,
             Err(ClientError::Timeout) => return ExitCode::from(EXIT_TIMEOUT as u8),
-            Ok(Answer::Closed)
-            | Ok(Answer::Error(_))
-            | Err(ClientError::NotRunning(_))
-            | Err(ClientError::Protocol(_)) => Contact::NotRunning,
+            Err(ClientError::NotRunning(e)) => {
+                hint(&e);
+                Contact::NotRunning
+            }
+            Ok(Answer::Closed) | Ok(Answer::Error(_)) | Err(ClientError::Protocol(_)) => {
+                Contact::NotRunning
+            }
         }
     } else {
         Contact::NotRunning
@@ -90,8 +107,14 @@ fn main() -> ExitCode {
         hblog::format_line(true, &tm, &host, "cl_status", pid, level, text)
     });
     // A closed stdout or stderr (`cl_status ... | head -0`) is not our problem.
-    let _ = std::io::stdout().lock().write_all(out.stdout.as_bytes());
-    let _ = std::io::stderr().lock().write_all(err.as_bytes());
+    // Node names go to stdout as their bytes, as 3.0.6 prints them (scripts compare them
+    // with `uname -n`); the log-style lines on stderr show such bytes escaped.
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(&heartbeat::config::bytes::encode(&out.stdout));
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(heartbeat::config::bytes::escape(&err).as_bytes());
     ExitCode::from(u8::try_from(out.code).unwrap_or(1))
 }
 

@@ -1,5 +1,7 @@
-//! Our send history: the last sequenced messages, kept byte for byte so a retransmission is
-//! identical to the original (wire-protocol.md 10.2, 11).
+//! Our send history: the last sequenced messages as sent (envelope and inner signature
+//! included), so a retransmission is the original message again (wire-protocol.md 10.2, 11);
+//! each medium encodes it as it encoded the original, byte for byte the same while the keys
+//! are (a reload that changes them signs a retransmission with the new key).
 
 use std::collections::VecDeque;
 
@@ -7,22 +9,31 @@ use std::collections::VecDeque;
 pub const MAX_HISTORY: usize = 500;
 
 #[derive(Debug, Clone)]
-struct Sent {
+struct Sent<T> {
     seq: u64,
-    bytes: Vec<u8>,
+    item: T,
     /// Monotonic ms of the last (re)transmission.
     last_sent: u64,
 }
 
-#[derive(Debug, Default)]
-pub struct SendHistory {
-    sent: VecDeque<Sent>,
+/// The history of `T`s (the cluster keeps `Msg`s).
+#[derive(Debug)]
+pub struct SendHistory<T> {
+    sent: VecDeque<Sent<T>>,
+}
+
+impl<T> Default for SendHistory<T> {
+    fn default() -> Self {
+        SendHistory {
+            sent: VecDeque::new(),
+        }
+    }
 }
 
 /// What to do with one retransmission request.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Lookup<'a> {
-    Resend(&'a [u8]),
+pub enum Lookup<'a, T> {
+    Resend(&'a T),
     /// Older than anything kept: answer with `NS_nak_rexmit` ("seqno too low").
     TooLow,
     /// Never sent: ignore with a warning.
@@ -33,11 +44,11 @@ pub enum Lookup<'a> {
     NotFound,
 }
 
-impl SendHistory {
-    pub fn push(&mut self, seq: u64, bytes: Vec<u8>, now: u64) {
+impl<T> SendHistory<T> {
+    pub fn push(&mut self, seq: u64, item: T, now: u64) {
         self.sent.push_back(Sent {
             seq,
-            bytes,
+            item,
             last_sent: now,
         });
         while self.sent.len() > MAX_HISTORY {
@@ -71,7 +82,7 @@ impl SendHistory {
         highest_sent: u64,
         now: u64,
         min_interval: u64,
-    ) -> Lookup<'_> {
+    ) -> Lookup<'_, T> {
         if seq > highest_sent {
             return Lookup::TooHigh;
         }
@@ -85,7 +96,7 @@ impl SendHistory {
             Some(s) if now.saturating_sub(s.last_sent) < min_interval => Lookup::RecentlySent,
             Some(s) => {
                 s.last_sent = now;
-                Lookup::Resend(&s.bytes)
+                Lookup::Resend(&s.item)
             }
         }
     }
@@ -97,7 +108,7 @@ mod tests {
 
     #[test]
     fn lookup_rules() {
-        let mut h = SendHistory::default();
+        let mut h = SendHistory::<Vec<u8>>::default();
         for s in 1..=5 {
             h.push(s, vec![s as u8], 0);
         }
@@ -105,14 +116,14 @@ mod tests {
         assert_eq!(h.lowest(), Some(3));
         assert_eq!(h.lookup(2, 5, 1000, 240), Lookup::TooLow);
         assert_eq!(h.lookup(6, 5, 1000, 240), Lookup::TooHigh);
-        assert_eq!(h.lookup(4, 5, 1000, 240), Lookup::Resend(&[4]));
+        assert_eq!(h.lookup(4, 5, 1000, 240), Lookup::Resend(&vec![4]));
         assert_eq!(h.lookup(4, 5, 1100, 240), Lookup::RecentlySent);
-        assert_eq!(h.lookup(4, 5, 1300, 240), Lookup::Resend(&[4]));
+        assert_eq!(h.lookup(4, 5, 1300, 240), Lookup::Resend(&vec![4]));
     }
 
     #[test]
     fn bounded() {
-        let mut h = SendHistory::default();
+        let mut h = SendHistory::<Vec<u8>>::default();
         for s in 1..=(MAX_HISTORY as u64 + 20) {
             h.push(s, Vec::new(), 0);
         }

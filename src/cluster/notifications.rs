@@ -5,8 +5,8 @@
 //! `ip-request` from another node, every `ip-request-resp`, and every message type it has no
 //! built-in handler for (`hb_takeover`, `stonith`, anything a site invents). Each one runs
 //! `rc.d/<type lower-cased> <type>` if that file exists, with the message's string fields in
-//! the environment as `HA_<field>` (resources.md 7.4, 5). This module decides; the runtime
-//! (`runtime::hooks`) queues and runs.
+//! the environment as `HA_<field>` (resources.md 7.4, 5). This module decides, `Cluster`
+//! offers what it decides as actions; the runtime (`runtime::hooks`) queues and runs them.
 //!
 //! The stock 3.0.6 `rc.d` scripts do, through helpers this package does not ship
 //! (`mach_down`, `ResourceManager`, `req_resource`), what this daemon does itself (takeover,
@@ -14,12 +14,14 @@
 //! swaps packages, so they are recognised ([`classify_script`]) and not run; any other file in
 //! `rc.d` is the site's own and runs as 3.0.6 would run it.
 
-use std::collections::BTreeMap;
-
 use md5::{Digest, Md5};
 
 use super::membership::{Action, NodeStatus};
 use crate::wire::Msg;
+
+/// How long a hook may run before it is killed, in ms (3.0.6 has no limit; a hung hook
+/// would hold every later one back for ever).
+pub const HOOK_TIME_LIMIT_MS: u64 = 300_000;
 
 /// One queued run of `rc.d/<kind> <kind>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,18 @@ pub struct Notification {
     pub kind: String,
     /// The message whose string fields become `HA_<field>`.
     pub msg: Msg,
+    /// Killed after this many ms.
+    pub time_limit_ms: u64,
+}
+
+impl Notification {
+    fn new(kind: String, msg: Msg) -> Notification {
+        Notification {
+            kind,
+            msg,
+            time_limit_ms: HOOK_TIME_LIMIT_MS,
+        }
+    }
 }
 
 /// What the decisions depend on besides the event itself.
@@ -82,9 +96,11 @@ pub fn for_action(a: &Action, ctx: &Context) -> Option<Notification> {
         Action::NodeStatus(node, st) => {
             // A peer's status (init, up, active); ping nodes and our own status are not offered.
             let peer = node != ctx.me && ctx.cluster_nodes.iter().any(|n| n == node);
-            (peer && *st != NodeStatus::Ping).then(|| Notification {
-                kind: "status".into(),
-                msg: synthesized(&[("t", "status"), ("src", node), ("st", st.as_str())]),
+            (peer && *st != NodeStatus::Ping).then(|| {
+                Notification::new(
+                    "status".into(),
+                    synthesized(&[("t", "status"), ("src", node), ("st", st.as_str())]),
+                )
             })
         }
         // 3.0.6 synthesizes `st=dead` only when it takes the node's groups over: a cluster
@@ -94,12 +110,30 @@ pub fn for_action(a: &Action, ctx: &Context) -> Option<Notification> {
                 && !ctx.shutting_down
                 && node != ctx.me
                 && ctx.cluster_nodes.iter().any(|n| n == node);
-            takeover.then(|| Notification {
-                kind: "status".into(),
-                msg: synthesized(&[("t", "status"), ("src", node), ("st", "dead")]),
+            takeover.then(|| {
+                Notification::new(
+                    "status".into(),
+                    synthesized(&[("t", "status"), ("src", node), ("st", "dead")]),
+                )
             })
         }
         Action::Deliver(from, msg) => for_message(from, msg, ctx),
+        // Every link change, of any node (ours too), as `ifstat` with `node`, `ifname` and
+        // `st=up|dead`.
+        Action::LinkStatus {
+            node, ifname, up, ..
+        } => {
+            let st = if *up { "up" } else { "dead" };
+            Some(Notification::new(
+                "ifstat".into(),
+                synthesized(&[
+                    ("t", "ifstat"),
+                    ("node", node),
+                    ("ifname", ifname),
+                    ("st", st),
+                ]),
+            ))
+        }
         _ => None,
     }
 }
@@ -107,7 +141,7 @@ pub fn for_action(a: &Action, ctx: &Context) -> Option<Notification> {
 /// A message this node sent (resource manager, FIFO, `hb_takeover`): 3.0.6 processes its own
 /// messages as if received, so they are offered too (with `src` = this node).
 pub fn for_own_message(msg: &Msg, ctx: &Context) -> Option<Notification> {
-    if msg.get_str("src").is_some() {
+    if msg.get("src").is_some() {
         return for_message(ctx.me, msg, ctx);
     }
     let mut m = msg.clone();
@@ -127,47 +161,7 @@ fn for_message(from: &str, msg: &Msg, ctx: &Context) -> Option<Notification> {
         _ => {}
     }
     let kind = hook_name(t)?;
-    Some(Notification {
-        kind,
-        msg: msg.clone(),
-    })
-}
-
-/// Link changes as `ifstat` notifications (`node`, `ifname`, `st=up|dead`). The membership
-/// layer keeps link state but reports changes only as log lines, so the runtime hands over a
-/// snapshot after each turn and this finds what changed. A link starts as not up. Links are
-/// told apart by position: two media may carry the same interface name (two `ucast eth1`).
-#[derive(Debug, Default)]
-pub struct LinkWatch {
-    up: BTreeMap<(String, usize), bool>,
-}
-
-impl LinkWatch {
-    pub fn new() -> LinkWatch {
-        LinkWatch::default()
-    }
-
-    /// `links`: (link name, up) of one node; the changes since the last call, in order.
-    pub fn update(&mut self, node: &str, links: &[(String, bool)]) -> Vec<Notification> {
-        let mut out = Vec::new();
-        for (i, (ifname, up)) in links.iter().enumerate() {
-            let key = (node.to_string(), i);
-            let was = self.up.insert(key, *up).unwrap_or(false);
-            if was != *up {
-                let st = if *up { "up" } else { "dead" };
-                out.push(Notification {
-                    kind: "ifstat".into(),
-                    msg: synthesized(&[
-                        ("t", "ifstat"),
-                        ("node", node),
-                        ("ifname", ifname),
-                        ("st", st),
-                    ]),
-                });
-            }
-        }
-        out
-    }
+    Some(Notification::new(kind, msg.clone()))
 }
 
 /// What an `rc.d` file is.
@@ -377,36 +371,30 @@ mod tests {
 
     #[test]
     fn link_changes_become_ifstat() {
-        let mut w = LinkWatch::new();
-        let up = vec![("eth0".to_string(), true), ("eth1".to_string(), false)];
-        let got = w.update("bob", &up);
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].kind, "ifstat");
-        assert_eq!(got[0].msg.get_str("node"), Some("bob"));
-        assert_eq!(got[0].msg.get_str("ifname"), Some("eth0"));
-        assert_eq!(got[0].msg.get_str("st"), Some("up"));
-        assert!(
-            w.update("bob", &up).is_empty(),
-            "no change, no notification"
-        );
-        let got = w.update(
-            "bob",
-            &[("eth0".to_string(), false), ("eth1".to_string(), true)],
-        );
-        let sts: Vec<_> = got
-            .iter()
-            .map(|n| (n.msg.get_str("ifname"), n.msg.get_str("st")))
-            .collect();
-        assert_eq!(
-            sts,
-            vec![(Some("eth0"), Some("dead")), (Some("eth1"), Some("up"))]
-        );
-        // Two media on one interface name are two links.
-        let two = vec![("lo".to_string(), true), ("lo".to_string(), false)];
-        assert_eq!(w.update("dave", &two).len(), 1);
-        assert!(w.update("dave", &two).is_empty());
-        // Another node's links are its own.
-        assert_eq!(w.update("carol", &[("eth0".to_string(), true)]).len(), 1);
+        let n = nodes();
+        let c = ctx(&n);
+        let link = |node: &str, link: usize, ifname: &str, up: bool| {
+            for_action(
+                &Action::LinkStatus {
+                    node: node.into(),
+                    link,
+                    ifname: ifname.into(),
+                    up,
+                },
+                &c,
+            )
+            .unwrap()
+        };
+        let got = link("bob", 0, "eth0", true);
+        assert_eq!(got.kind, "ifstat");
+        assert_eq!(got.msg.get_str("t"), Some("ifstat"));
+        assert_eq!(got.msg.get_str("node"), Some("bob"));
+        assert_eq!(got.msg.get_str("ifname"), Some("eth0"));
+        assert_eq!(got.msg.get_str("st"), Some("up"));
+        assert_eq!(got.time_limit_ms, HOOK_TIME_LIMIT_MS);
+        let got = link("alice", 1, "eth1", false);
+        assert_eq!(got.msg.get_str("node"), Some("alice"), "our own links too");
+        assert_eq!(got.msg.get_str("st"), Some("dead"));
     }
 
     #[test]

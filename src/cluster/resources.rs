@@ -1,23 +1,41 @@
-//! The resource managers of 3.0.6, pure: it asks for script runs and gets their results; all
-//! group work is serialized (3.0.6 runs some of it in parallel).
+//! The resource managers of 3.0.6, pure: they ask for script runs and get their results.
 //!
-//! * legacy (`auto_failback legacy`, or no `auto_failback` line): groups are acquired with
+//! One [`engine`] runs the group work (status, start and stop steps, one task at a time,
+//! retries, time limits; 3.0.6 runs some of it in parallel) for one of two policies that
+//! decide what to take and give, each with its own state:
+//!
+//! * [`legacy`] (`auto_failback legacy`, or no `auto_failback` line): groups are acquired with
 //!   `ip-request` / `ip-request-resp`, taken over when their node dies or stops, and released
 //!   on a graceful stop (resources.md 4.2-4.4, 4.7);
-//! * negotiated (`auto_failback on|off`): the `starting` / `resource` exchange at start-up, the
-//!   standby exchange (`ask_resources`) for hb_standby, hb_takeover and auto failback, in
-//!   [`negotiated`] (resources.md 3, 4.1, 4.5, 4.6).
+//! * [`negotiated`] (`auto_failback on|off`): the `starting` / `resource` exchange at start-up,
+//!   the standby exchange (`ask_resources`) for hb_standby, hb_takeover and auto failback
+//!   (resources.md 3, 4.1, 4.5, 4.6).
+//!
+//! The takeover path, for who reads it first: membership declares a peer dead
+//! ([`ResourceManager::node_dead`]); the policy queues a take of each of its groups
+//! (`Legacy::node_dead`, `Negotiated::take_over`); the engine starts the first one at once
+//! (`Engine::advance`): a status run of its first resource, then its start if not running
+//! (`Engine::script_done`), resource by resource. The status run is skipped for a resource
+//! that an early check (`peer_late`, asked by `Cluster` when the peer went quiet) saw stopped
+//! since the peer was last heard, with no run of ours on it since: then the start script is
+//! the first thing forked after the death.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
 use super::{LogLevel, Now};
 use crate::config::AutoFailback;
 use crate::config::{Resource, ResourceGroup};
+use crate::wire::messages::{some, Message, Stonith};
 use crate::wire::Msg;
 
+mod engine;
+pub mod legacy;
 pub mod negotiated;
+use engine::{Engine, Milestone, WorkEvent};
+use legacy::Legacy;
+pub use legacy::ANSWER_WAIT_MS;
 pub use negotiated::Hold;
-use negotiated::{Mark, Negotiation};
+use negotiated::Negotiated;
 
 /// How often a failed stop is retried, one second apart (`HA_STOPRETRYMAX`).
 pub const STOP_RETRIES: u32 = 10;
@@ -36,6 +54,15 @@ impl Op {
             Op::Start => "start",
             Op::Stop => "stop",
             Op::Status => "status",
+        }
+    }
+
+    /// How long a run of a resource script may take before it is killed, in ms: a status
+    /// query a minute, a start or stop ten.
+    pub fn time_limit_ms(self) -> u64 {
+        match self {
+            Op::Status => 60_000,
+            Op::Start | Op::Stop => 600_000,
         }
     }
 }
@@ -64,8 +91,8 @@ pub fn status_says_running(stdout: &str) -> bool {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RmAction {
-    /// Send this message (type-specific fields only) to the cluster.
-    Send(Msg),
+    /// Send this message to the cluster (and handle it here too).
+    Send(Message),
     /// Run `script args... op` for a resource; answer with `script_done(job, ...)`.
     Run {
         job: u64,
@@ -85,100 +112,38 @@ pub enum RmAction {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Task {
-    Take(usize),
-    Give(usize),
-    /// Answer an `ip-request` for group `g` from `node` once the queue reaches it.
-    Answer(usize),
-    /// All groups released: report it.
-    Released,
-    /// Negotiated mode: the group work queued before it is done; say so.
-    Mark(Mark),
-    /// Before giving group `g` to a node that asked for it: the site's `rc.d/local_giveip`.
-    LocalGiveIp(usize),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
-    Status,
-    Start,
-    Stop {
-        attempt: u32,
-    },
-    /// The last stop failed: is it still running?
-    StatusAfterStop,
-}
-
-#[derive(Debug, Clone)]
-struct Work {
-    task: Task,
-    /// Resource index within the group.
-    index: usize,
-    step: Step,
-    job: u64,
-    /// A stop retry waits until then (monotonic ms).
-    retry_at: Option<u64>,
+/// Which manager runs, with its own state.
+#[derive(Debug)]
+enum Policy {
+    Legacy(Legacy),
+    Negotiated(Box<Negotiated>),
 }
 
 #[derive(Debug)]
 pub struct ResourceManager {
-    me: String,
-    /// Which of 3.0.6's two managers this is: negotiated (`on`/`off`) or `legacy`.
-    mode: AutoFailback,
-    groups: Vec<ResourceGroup>,
-    /// Groups this node runs (as far as it knows: set when a start completes).
-    held: Vec<bool>,
-    /// Who asked for each pending `Answer` task, and whether we ran the group then.
-    answers: VecDeque<(usize, String, bool)>,
-    queue: VecDeque<Task>,
-    work: Option<Work>,
-    next_job: u64,
-    shutting_down: bool,
-    actions: VecDeque<RmAction>,
+    engine: Engine,
+    policy: Policy,
     /// Nodes that said `shutdone`: their later death needs no takeover or STONITH.
     gave_up: BTreeSet<String>,
-    /// Failed starts per group since its last good start (bounds the hand-over after one).
-    start_failures: Vec<u32>,
-    /// The state of the negotiated manager (unused in legacy mode).
-    neg: Negotiation,
-    /// The clock of the last input, for timers armed while handling it.
-    now_ms: u64,
-    /// The cluster's nodes in ha.cf order, and those we consider dead (legacy takeover).
-    nodes: Vec<String>,
-    dead: BTreeSet<String>,
-    /// Legacy, three or more nodes: own groups asked for with `ip-request`, the peers whose
-    /// answer is still due, and when the first answer stops waiting for the rest.
-    awaiting: Vec<(usize, BTreeSet<String>, Option<u64>)>,
-    /// Who asked for the group of each queued `LocalGiveIp`.
-    giveip_from: Vec<(usize, String)>,
+    /// The start-up verify was queued (once per process, at the first comm-up).
+    verify_queued: bool,
+    /// Each peer's newest `resource` message so far, as (generation, seq).
+    last_resource: std::collections::BTreeMap<String, (u64, u64)>,
 }
-
-/// How long a first answer waits for the other peers' (legacy, three or more nodes).
-pub const ANSWER_WAIT_MS: u64 = 2_000;
 
 impl ResourceManager {
     pub fn new(me: &str, groups: Vec<ResourceGroup>, mode: AutoFailback) -> ResourceManager {
-        let n = groups.len();
+        let policy = match mode {
+            AutoFailback::Legacy => Policy::Legacy(Legacy::default()),
+            AutoFailback::On => Policy::Negotiated(Box::new(Negotiated::new(true))),
+            AutoFailback::Off => Policy::Negotiated(Box::new(Negotiated::new(false))),
+        };
         ResourceManager {
-            me: me.to_ascii_lowercase(),
-            mode,
-            groups,
-            held: vec![false; n],
-            answers: VecDeque::new(),
-            queue: VecDeque::new(),
-            work: None,
-            next_job: 1,
-            shutting_down: false,
-            actions: VecDeque::new(),
+            engine: Engine::new(me, groups),
+            policy,
             gave_up: BTreeSet::new(),
-            start_failures: vec![0; n],
-            neg: Negotiation::default(),
-            now_ms: 0,
-            nodes: Vec::new(),
-            dead: BTreeSet::new(),
-            awaiting: Vec::new(),
-            giveip_from: Vec::new(),
+            verify_queued: false,
+            last_resource: std::collections::BTreeMap::new(),
         }
     }
 
@@ -186,176 +151,28 @@ impl ResourceManager {
     /// taken by the first live node of that list only (3.0.6 lets every survivor take them,
     /// so two survivors run them both).
     pub fn set_nodes(&mut self, nodes: &[String]) {
-        self.nodes = nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
-    }
-
-    /// Who takes over a dead node's groups: the first live node in ha.cf order (with two
-    /// nodes, the survivor).
-    fn taker_of(&self, dead: &str) -> String {
-        self.nodes
-            .iter()
-            .find(|n| n.as_str() != dead && !self.dead.contains(n.as_str()))
-            .cloned()
-            .unwrap_or_else(|| self.me.clone())
-    }
-
-    /// With three or more nodes: give up a dead node's groups that another live node (first
-    /// in ha.cf order) is now responsible for; views converge as nodes hear each other again.
-    fn hand_over_to_takers(&mut self) {
-        if self.nodes.len() < 3 || self.shutting_down {
-            return;
-        }
-        let dead: Vec<String> = self.dead.iter().cloned().collect();
-        for d in dead {
-            let taker = self.taker_of(&d);
-            if taker == self.me {
-                continue;
-            }
-            for g in 0..self.groups.len() {
-                if self.groups[g].node == d && self.taking_or_held(g) {
-                    let key = self.groups[g].key().to_string();
-                    self.log(
-                        LogLevel::Info,
-                        format!("Giving up resource group {key}: {taker} takes over {d}'s groups"),
-                    );
-                    self.queue.retain(|t| *t != Task::Take(g));
-                    self.enqueue(Task::Give(g));
-                }
-            }
-        }
-    }
-
-    /// The other nodes we do not consider dead.
-    fn live_peers(&self) -> BTreeSet<String> {
-        self.nodes
-            .iter()
-            .filter(|n| **n != self.me && !self.dead.contains(n.as_str()))
-            .cloned()
-            .collect()
-    }
-
-    /// Three or more nodes: a dead node's groups that we are to take are asked for first
-    /// (`ip-request`), since another live node may still run them (it took them while our
-    /// view was different); its answer comes once it has stopped them.
-    fn request_groups_of(&mut self, node: &str) {
-        let peers = self.live_peers();
-        for g in 0..self.groups.len() {
-            if self.groups[g].node != node || self.taking_or_held(g) {
-                continue;
-            }
-            if self.awaiting.iter().any(|(ag, _, _)| *ag == g) {
-                continue;
-            }
-            let key = self.groups[g].key().to_string();
-            self.log(LogLevel::Info, format!("Taking over resource group {key}"));
-            if peers.is_empty() {
-                self.enqueue(Task::Take(g));
-                continue;
-            }
-            let mut m = Msg::new();
-            m.add_str("t", "ip-request").add_str("ipaddr", &key);
-            self.actions.push_back(RmAction::Send(m));
-            self.awaiting.push((g, peers.clone(), None));
-        }
-    }
-
-    /// Own groups whose awaited answers are all in (a peer died) or whose wait ran out.
-    fn awaited_answers(&mut self) {
-        let now = self.now_ms;
-        let dead = self.dead.clone();
-        let mut ready = Vec::new();
-        self.awaiting.retain_mut(|(g, peers, deadline)| {
-            peers.retain(|p| !dead.contains(p));
-            let go = peers.is_empty() || deadline.is_some_and(|d| d <= now);
-            if go {
-                ready.push(*g);
-            }
-            !go
-        });
-        for g in ready {
-            // Still ours to take: our own group, or a dead node's whose taker we still are.
-            let owner = self.groups[g].node.clone();
-            if owner == self.me || (self.dead.contains(&owner) && self.taker_of(&owner) == self.me)
-            {
-                self.enqueue(Task::Take(g));
-            }
-        }
-        self.advance();
-    }
-
-    /// `node` is heard from again (any status but dead): it no longer counts as dead when
-    /// choosing who takes over a dead node's groups.
-    pub fn node_alive(&mut self, now: Now, node: &str) {
-        self.now_ms = now.mono_ms;
-        let node = node.to_ascii_lowercase();
-        // A request for its groups made while it was dead is void.
-        let groups = &self.groups;
-        self.awaiting.retain(|(g, _, _)| groups[*g].node != node);
-        if self.dead.remove(&node) && !self.negotiated() {
-            self.hand_over_to_takers();
-            self.claim_taken_groups();
-            self.advance();
-        }
-    }
-
-    /// Three or more nodes, a node heard again: it may have taken the same dead node's groups
-    /// as we did while we could not hear each other. Ask for each such group we hold: a holder
-    /// other than us gives it up (and says so), which leaves it on one node.
-    fn claim_taken_groups(&mut self) {
-        if self.nodes.len() < 3 || self.shutting_down {
-            return;
-        }
-        for g in 0..self.groups.len() {
-            let owner = &self.groups[g].node;
-            if *owner != self.me && self.dead.contains(owner) && self.held[g] {
-                let mut m = Msg::new();
-                m.add_str("t", "ip-request")
-                    .add_str("ipaddr", self.groups[g].key());
-                self.actions.push_back(RmAction::Send(m));
-            }
-        }
-    }
-
-    /// Legacy takeover after `node` died or stopped: the groups of every dead node that we
-    /// are now the taker of (a taker that died passes its charge on).
-    fn take_over_dead(&mut self, node: &str) {
-        self.dead.insert(node.to_string());
-        self.awaited_answers();
-        let dead: Vec<String> = self.dead.iter().cloned().collect();
-        for d in dead {
-            let taker = self.taker_of(&d);
-            if taker == self.me && self.nodes.len() > 2 {
-                self.request_groups_of(&d);
-            } else if taker == self.me {
-                self.take_groups_of(&d);
-            } else if d == node {
-                self.log(
-                    LogLevel::Info,
-                    format!("Resources of {d} are taken over by {taker}."),
-                );
-            }
-        }
-    }
-
-    fn negotiated(&self) -> bool {
-        self.mode != AutoFailback::Legacy
+        self.engine.nodes = nodes.iter().map(|n| n.to_ascii_lowercase()).collect();
     }
 
     pub fn mode(&self) -> AutoFailback {
-        self.mode
+        match &self.policy {
+            Policy::Legacy(_) => AutoFailback::Legacy,
+            Policy::Negotiated(n) if n.failback() => AutoFailback::On,
+            Policy::Negotiated(_) => AutoFailback::Off,
+        }
     }
 
     pub fn poll_action(&mut self) -> Option<RmAction> {
-        self.actions.pop_front()
+        self.engine.poll_action()
     }
 
     /// The groups this node runs, by key.
     pub fn held_keys(&self) -> Vec<&str> {
-        self.groups
+        self.engine
+            .groups
             .iter()
-            .zip(&self.held)
-            .filter(|(_, h)| **h)
-            .map(|(g, _)| g.key())
+            .filter(|g| g.held)
+            .map(|g| g.key())
             .collect()
     }
 
@@ -363,690 +180,337 @@ impl ResourceManager {
     /// says `none` and negotiated the held set (from what really runs: a failed start is not
     /// reported held, unlike 3.0.6).
     pub fn rscstatus(&self) -> &'static str {
-        if self.work.is_some() || !self.queue.is_empty() {
+        if !self.engine.is_idle() {
             return "transition";
         }
-        if !self.negotiated() {
-            return "none";
+        match &self.policy {
+            Policy::Legacy(_) => "none",
+            Policy::Negotiated(n) => n.rscstatus(&self.engine),
         }
-        self.negotiated_rscstatus()
     }
 
     pub fn is_idle(&self) -> bool {
-        self.work.is_none() && self.queue.is_empty()
+        self.engine.is_idle()
     }
 
     pub fn poll_timeout(&self) -> Option<u64> {
-        let retry = self.work.as_ref().and_then(|w| w.retry_at);
-        let answers = self.awaiting.iter().filter_map(|(_, _, d)| *d).min();
-        [retry, self.neg.next_timer(), answers]
+        let policy = match &self.policy {
+            Policy::Legacy(l) => l.poll_timeout(),
+            Policy::Negotiated(n) => n.poll_timeout(),
+        };
+        [self.engine.poll_timeout(), policy]
             .into_iter()
             .flatten()
             .min()
     }
 
-    fn log(&mut self, level: LogLevel, text: String) {
-        self.actions.push_back(RmAction::Log(level, text));
-    }
-
-    fn group_by_key(&self, key: &str) -> Option<usize> {
-        self.groups.iter().position(|g| g.key() == key)
-    }
-
-    fn enqueue(&mut self, t: Task) {
-        if !self.queue.contains(&t) && self.work.as_ref().is_none_or(|w| w.task != t) {
-            self.queue.push_back(t);
-        }
-    }
-
-    /// Comm-up: ask for our own groups (`active` counts the nodes that are `active`, us
-    /// included). Alone, we grant them to ourselves, as 3.0.6 does.
+    /// Comm-up: legacy asks for our own groups (`active` counts the nodes that are `active`,
+    /// us included; alone, we grant them to ourselves, as 3.0.6 does); negotiated announces
+    /// its start.
     pub fn comm_up(&mut self, now: Now, active: usize) {
-        self.now_ms = now.mono_ms;
-        if self.negotiated() {
-            self.neg_comm_up();
-            self.advance();
-            return;
+        self.engine.now_ms = now.mono_ms;
+        if !self.verify_queued {
+            // Before any group work or announcement: what does a killed predecessor leave
+            // running here? (`settle_found_running` decides what stays.)
+            self.verify_queued = true;
+            self.engine.verify_all();
         }
-        let own: Vec<usize> = (0..self.groups.len())
-            .filter(|&g| self.groups[g].node == self.me)
-            .collect();
-        if own.is_empty() {
-            self.log(
-                LogLevel::Info,
-                "No local resources [ResourceManager listkeys] to acquire.".into(),
-            );
+        match &mut self.policy {
+            Policy::Legacy(l) => l.comm_up(&mut self.engine, active),
+            Policy::Negotiated(n) => n.comm_up(&mut self.engine),
         }
-        for g in own {
-            let key = self.groups[g].key().to_string();
-            let mut m = Msg::new();
-            if active < 2 {
-                m.add_str("t", "ip-request-resp")
-                    .add_str("dest", &self.me.clone())
-                    .add_str("ipaddr", &key)
-                    .add_str("weown", "yes")
-                    .add_str("ok", "OK");
-            } else {
-                m.add_str("t", "ip-request").add_str("ipaddr", &key);
-                if self.nodes.len() > 2 {
-                    // Wait for every live peer: one that does not run the group must not
-                    // send us starting it while another is still stopping it.
-                    let peers = self.live_peers();
-                    self.awaiting.retain(|(ag, _, _)| *ag != g);
-                    self.awaiting.push((g, peers, None));
-                }
-            }
-            self.actions.push_back(RmAction::Send(m));
-        }
-        self.log(
-            LogLevel::Info,
-            "Local Resource acquisition completed.".into(),
-        );
+        self.run();
     }
 
     /// A message from the cluster; `from` is its sender (ourselves for our own messages).
     pub fn message(&mut self, now: Now, from: &str, msg: &Msg) {
-        self.now_ms = now.mono_ms;
-        let from = from.to_ascii_lowercase();
-        if from != self.me && msg.get_str("t") != Some("shutdone") {
-            self.gave_up.remove(&from);
-            if self.dead.remove(&from) && !self.negotiated() {
-                self.hand_over_to_takers();
-            }
-        }
-        if self.negotiated() && self.neg_message(&from, msg) {
-            self.advance();
+        let Some(m) = Message::parse(msg) else {
             return;
-        }
-        match msg.get_str("t") {
-            Some("ip-request") if from != self.me && !self.shutting_down => {
-                let Some(g) = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k)) else {
-                    return;
-                };
-                if self.nodes.len() > 2 && self.groups[g].node == self.me && self.held[g] {
-                    // A third node asks for our own group, thinking us dead: we keep it and
-                    // say so (`ok=no`: a 3.0.6 node ignores such an answer, ours drop the
-                    // request).
-                    let mut m = Msg::new();
-                    m.add_str("t", "ip-request-resp")
-                        .add_str("dest", &from)
-                        .add_str("ipaddr", self.groups[g].key())
-                        .add_str("weown", "yes")
-                        .add_str("ok", "no");
-                    self.actions.push_back(RmAction::Send(m));
-                    return;
-                }
-                let weown = self.held[g];
-                if weown {
-                    if !self.giving(g) {
-                        self.giveip_from.push((g, from.clone()));
-                        self.queue.push_back(Task::LocalGiveIp(g));
-                    }
-                    self.enqueue(Task::Give(g));
-                }
-                self.answers.push_back((g, from, weown));
-                self.queue.push_back(Task::Answer(g));
+        };
+        let numbered = self.peer_numbering(from, msg);
+        let stale = numbered
+            .as_ref()
+            .is_some_and(|(peer, at)| self.last_resource.get(peer).is_some_and(|l| at <= l));
+        match m {
+            // A peer's `resource` message older than one already handled: a lost packet
+            // resent late. Its held set and `isstable` are out of date; taken, an
+            // `isstable=0` sent just before an `isstable=1` would leave us sure the peer is
+            // in flux, refusing its standby requests for good.
+            Message::Resource(_) if stale => {
+                let text = format!("resource message from {from} older than one handled");
+                self.engine.log(LogLevel::Debug, text);
+                return;
             }
-            Some("ip-request-resp") if !self.shutting_down => {
-                let dest = msg.get_str("dest").unwrap_or("").to_ascii_lowercase();
-                // A peer takes its own group (it granted it to itself, not seeing us yet):
-                // it is its home, we give it up. Two 3.0.6 nodes would both run it.
-                if dest != self.me {
-                    let g = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k));
-                    if let Some(g) =
-                        g.filter(|&g| self.taking_or_held(g) && self.groups[g].node == dest)
-                    {
-                        let key = self.groups[g].key().to_string();
-                        self.log(
-                            LogLevel::Info,
-                            format!("{dest} takes its resource group {key}: giving it up"),
-                        );
-                        self.queue.retain(|t| *t != Task::Take(g));
-                        self.enqueue(Task::Give(g));
-                        self.neg_group_left();
-                        self.advance();
-                    }
-                    return;
+            Message::Resource(_) => {
+                if let Some((peer, at)) = numbered {
+                    self.last_resource.insert(peer, at);
                 }
-                if msg.get_str("ok") != Some("OK") {
-                    // The owner keeps its group: our request for it is over.
-                    let g = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k));
-                    if let Some(g) = g.filter(|&g| self.groups[g].node == from) {
-                        self.awaiting.retain(|(ag, _, _)| *ag != g);
-                    }
-                    return;
-                }
-                let Some(g) = msg.get_str("ipaddr").and_then(|k| self.group_by_key(k)) else {
-                    return;
-                };
-                let key = self.groups[g].key().to_string();
-                let weown = msg.get_str("weown").unwrap_or("");
-                self.log(
-                    LogLevel::Info,
-                    format!("ip-request-resp: received ip-request-resp {key} OK {weown}"),
-                );
-                let owner = self.groups[g].node.clone();
-                if owner != self.me
-                    && !(self.dead.contains(&owner) && self.taker_of(&owner) == self.me)
-                {
-                    // An answer to a request for a dead node's group, come after it returned.
-                    return;
-                }
-                if let Some(pos) = self.awaiting.iter().position(|(ag, _, _)| *ag == g) {
-                    let (_, peers, deadline) = &mut self.awaiting[pos];
-                    // Even a `weown=yes`: another peer may still be stopping the group too.
-                    peers.remove(&from);
-                    if !peers.is_empty() {
-                        deadline.get_or_insert(self.now_ms + ANSWER_WAIT_MS);
-                        return;
-                    }
-                    self.awaiting.remove(pos);
-                }
-                self.enqueue(Task::Take(g));
             }
-            // Standby is a negotiated-mode exchange; every legacy node says so, as 3.0.6 does.
-            Some("ask_resources") => {
-                self.log(
-                    LogLevel::Info,
-                    "Standby mode only implemented when nice_failback on".into(),
-                );
-            }
-            // rc.d/hb_takeover of 3.0.6: the other node runs hb_standby with the mirrored set.
-            Some("hb_takeover") if from != self.me => {
-                let mirrored = match msg.get_str("rsc_hold") {
-                    Some("local") => "foreign",
-                    Some("foreign") => "local",
-                    _ => "all",
-                };
-                let mut m = Msg::new();
-                m.add_str("t", "ask_resources")
-                    .add_str("rsc_hold", mirrored)
-                    .add_str("info", "me");
-                self.actions.push_back(RmAction::Send(m));
-            }
-            // The full takeover of a dead peer (4.7 -> 4.4), own groups included.
-            Some("shutdone") if from != self.me && !self.shutting_down => {
-                self.gave_up.insert(from.clone());
-                self.take_over_dead(&from);
-                self.take_own_missing();
+            // Lost and resent after the peer's later `resource`: the peer restarted (its
+            // exchange with our old view is void), but where it stands now its later message
+            // has told.
+            Message::Starting if stale => {
+                self.engine.now_ms = now.mono_ms;
+                if let Policy::Negotiated(n) = &mut self.policy {
+                    n.late_starting(&mut self.engine);
+                }
+                self.run();
+                return;
             }
             _ => {}
         }
-        self.advance();
+        self.handle_message(now, from, &m);
+    }
+
+    /// A peer's name and its message's (generation, seq); None for our own messages and
+    /// for messages without them (tests).
+    fn peer_numbering(&self, from: &str, msg: &Msg) -> Option<(String, (u64, u64))> {
+        let from = from.to_ascii_lowercase();
+        let num = |f: &str| msg.get_str(f).and_then(crate::wire::messages::parse_hex);
+        let at = (num("hg")?, num("seq")?);
+        (from != self.engine.me).then_some((from, at))
+    }
+
+    /// A typed message from the cluster (see `message`).
+    pub fn handle_message(&mut self, now: Now, from: &str, msg: &Message) {
+        self.engine.now_ms = now.mono_ms;
+        let from = from.to_ascii_lowercase();
+        let eng = &mut self.engine;
+        if from != eng.me && !matches!(msg, Message::Shutdone(_)) {
+            self.gave_up.remove(&from);
+            if let Policy::Legacy(l) = &mut self.policy {
+                l.peer_heard(eng, &from);
+            }
+        }
+        match &mut self.policy {
+            Policy::Legacy(l) => l.message(eng, &mut self.gave_up, &from, msg),
+            Policy::Negotiated(n) => n.message(eng, &mut self.gave_up, &from, msg),
+        }
+        self.run();
     }
 
     /// A peer was declared dead: its groups are ours now.
     pub fn node_dead(&mut self, now: Now, node: &str) {
-        self.now_ms = now.mono_ms;
+        self.node_dead_after(now, node, false);
+    }
+
+    /// A dead peer said `shutdone` first: it holds nothing, and is not fenced.
+    pub fn gave_up(&self, node: &str) -> bool {
+        self.gave_up.contains(&node.to_ascii_lowercase())
+    }
+
+    /// A dead peer was reset by the STONITH device (`cluster::stonith`, which said
+    /// `result=OK`): its groups are ours now.
+    pub fn node_fenced(&mut self, now: Now, node: &str) {
+        self.node_dead_after(now, node, true);
+    }
+
+    fn node_dead_after(&mut self, now: Now, node: &str, fenced: bool) {
+        self.engine.now_ms = now.mono_ms;
         let node = node.to_ascii_lowercase();
-        if self.shutting_down {
-            self.log(
-                LogLevel::Info,
-                "Resource takeover cancelled - shutdown in progress.".into(),
-            );
+        let eng = &mut self.engine;
+        if eng.stopping {
+            eng.info("Resource takeover cancelled - shutdown in progress.".into());
             return;
         }
         let gave_up = self.gave_up.remove(&node);
-        let mut m = Msg::new();
-        m.add_str("t", "stonith").add_str("node", &node);
+        let mut m = Stonith {
+            node: Some(node.clone()),
+            result: None,
+        };
         if gave_up {
             // It released everything before it went: nothing to fence.
-            self.log(
-                LogLevel::Info,
-                format!("Dead node {node} gave up resources."),
-            );
-            m.add_str("result", "unneeded");
-            self.actions.push_back(RmAction::Send(m));
-        } else {
-            m.add_str("result", "n_stnth");
-            self.actions.push_back(RmAction::Send(m));
-            self.log(LogLevel::Warn, "No STONITH device configured.".into());
-            self.log(LogLevel::Warn, "Shared disks are not protected.".into());
+            eng.info(format!("Dead node {node} gave up resources."));
+            m.result = some("unneeded");
+            eng.send(m);
+        } else if !fenced {
+            m.result = some("n_stnth");
+            eng.send(m);
+            eng.log(LogLevel::Warn, "No STONITH device configured.".into());
+            eng.log(LogLevel::Warn, "Shared disks are not protected.".into());
         }
-        if self.negotiated() {
-            self.cancel_standby();
-            // Its groups were taken on its `shutdone` already.
-            if !gave_up {
-                self.neg_takeover(&node, false);
-            }
-            self.advance();
-            return;
-        }
-        self.take_over_dead(&node);
-        self.take_own_missing();
-        self.advance();
-    }
-
-    /// Our own groups too, should any be missing (forced acquire, 4.4 step 4).
-    fn take_own_missing(&mut self) {
-        // With three or more nodes a live peer may run them (ours were away): we ask for
-        // them at comm-up instead; only the last node standing takes them by force.
-        if self.nodes.len() > 2 && !self.live_peers().is_empty() {
-            return;
-        }
-        for g in 0..self.groups.len() {
-            if self.groups[g].node == self.me && !self.held[g] {
-                self.enqueue(Task::Take(g));
-            }
-        }
-    }
-
-    /// A peer we took over is back from a partition: it kept (or took back) its own groups, so
-    /// we give them up. Done on both sides, every group ends on exactly one node at once;
-    /// 3.0.6 instead restarts both daemons, stopping everything for deadtime and more.
-    pub fn node_returned(&mut self, now: Now, node: &str) {
-        self.now_ms = now.mono_ms;
-        let node = node.to_ascii_lowercase();
-        self.dead.remove(&node);
-        let groups = &self.groups;
-        self.awaiting.retain(|(g, _, _)| groups[*g].node != node);
-        if self.shutting_down {
-            return;
-        }
-        if !self.negotiated() {
-            self.hand_over_to_takers();
-            self.claim_taken_groups();
-        }
-        if self.negotiated() {
-            self.neg_node_returned(&node);
-            self.advance();
-            return;
-        }
-        for g in 0..self.groups.len() {
-            if self.groups[g].node == node && self.taking_or_held(g) {
-                let key = self.groups[g].key().to_string();
-                self.log(
-                    LogLevel::Info,
-                    format!("Giving back resource group {key}: {node} is back"),
-                );
-                self.queue.retain(|t| *t != Task::Take(g));
-                // What 3.0.6 does when the owner's `ip-request` comes: the site's hook first.
-                if !self.giving(g) {
-                    self.giveip_from.push((g, node.clone()));
-                    self.queue.push_back(Task::LocalGiveIp(g));
+        match &mut self.policy {
+            Policy::Legacy(l) => l.node_dead(eng, &node),
+            Policy::Negotiated(n) => {
+                n.cancel_standby(eng);
+                // Its groups were taken on its `shutdone` already.
+                if !gave_up {
+                    n.take_over(eng, &node, false);
                 }
-                self.enqueue(Task::Give(g));
-                // Once released, tell it so, as if it had asked: its own `ip-request` may
-                // have been lost, and it would wait for an answer for ever.
-                self.answers.push_back((g, node.clone(), true));
-                self.queue.push_back(Task::Answer(g));
             }
         }
-        self.advance();
+        self.run();
     }
 
-    /// We run group `g`, or are about to (a take queued or under way).
-    fn taking_or_held(&self, g: usize) -> bool {
-        self.held[g]
-            || self.queue.contains(&Task::Take(g))
-            || self.work.as_ref().is_some_and(|w| w.task == Task::Take(g))
+    /// A peer is late (silent for two keepalives or `warntime`): check the status of what we
+    /// would take if it died, now rather than after its death (`Engine::probe_idle_groups`).
+    pub fn peer_late(&mut self, now: Now) {
+        self.engine.now_ms = now.mono_ms;
+        self.engine.probe_idle_groups();
     }
 
-    /// We are giving group `g` up (queued or under way, its `local_giveip` hook included).
-    fn giving(&self, g: usize) -> bool {
-        let ours = |t: &Task| *t == Task::Give(g) || *t == Task::LocalGiveIp(g);
-        self.queue.iter().any(ours) || self.work.as_ref().is_some_and(|w| ours(&w.task))
+    /// The late peer was heard again: what the early checks found is not used.
+    pub fn peer_heard_again(&mut self) {
+        self.engine.forget_probes();
     }
 
-    fn take_groups_of(&mut self, node: &str) {
-        let theirs: Vec<usize> = (0..self.groups.len())
-            .filter(|&g| self.groups[g].node == node)
-            .collect();
-        if theirs.is_empty() {
-            return;
+    /// `node` is heard from again (any status but dead): it no longer counts as dead when
+    /// choosing who takes over a dead node's groups.
+    pub fn node_alive(&mut self, now: Now, node: &str) {
+        self.engine.now_ms = now.mono_ms;
+        let node = node.to_ascii_lowercase();
+        if let Policy::Legacy(l) = &mut self.policy {
+            l.node_alive(&mut self.engine, &node);
+            self.run();
         }
-        self.log(
-            LogLevel::Info,
-            format!("Resources being acquired from {node}."),
-        );
-        for g in theirs {
-            if !self.held[g] {
-                let key = self.groups[g].key().to_string();
-                self.log(LogLevel::Info, format!("Taking over resource group {key}"));
-                self.enqueue(Task::Take(g));
+    }
+
+    /// A peer we took over is back from a partition: its groups go back to it, at once and
+    /// without 3.0.6's restart of both daemons.
+    pub fn node_returned(&mut self, now: Now, node: &str) {
+        self.engine.now_ms = now.mono_ms;
+        let node = node.to_ascii_lowercase();
+        match &mut self.policy {
+            Policy::Legacy(l) => l.node_returned(&mut self.engine, &node),
+            Policy::Negotiated(n) if !self.engine.stopping => {
+                n.node_returned(&mut self.engine, &node)
             }
+            Policy::Negotiated(_) => return,
+        }
+        self.run();
+    }
+
+    /// A peer reached `active` after we were up: it may have been away unnoticed (it
+    /// restarted, or we declared it dead before ever hearing it) and hold groups we took.
+    /// Negotiated: tell it what we hold, so that the owner-keeps rule settles any overlap at
+    /// once; for a peer starting normally this repeats the answer to its `starting`. (The
+    /// legacy manager is told `node_returned` instead, see `Cluster`.)
+    pub fn peer_active(&mut self, now: Now) {
+        self.engine.now_ms = now.mono_ms;
+        if let Policy::Negotiated(n) = &mut self.policy {
+            n.peer_active(&mut self.engine);
         }
     }
 
     /// Graceful stop: release every group, in haresources order, whatever we hold (stops are
     /// idempotent), then `Released`.
     pub fn shutdown(&mut self, now: Now) {
-        self.now_ms = now.mono_ms;
-        if self.shutting_down {
+        self.engine.now_ms = now.mono_ms;
+        let eng = &mut self.engine;
+        if eng.stopping {
             return;
         }
-        self.shutting_down = true;
-        if self.negotiated() {
-            self.neg_shutdown();
+        eng.stopping = true;
+        if let Policy::Negotiated(n) = &mut self.policy {
+            n.shutdown(eng);
         }
-        self.log(LogLevel::Info, "Giving up all HA resources.".into());
-        self.queue.retain(|t| matches!(t, Task::Give(_)));
-        for g in 0..self.groups.len() {
-            self.enqueue(Task::Give(g));
+        eng.info("Giving up all HA resources.".into());
+        eng.keep_only_gives();
+        for g in 0..eng.groups.len() {
+            eng.enqueue(engine::Task::Give(g));
         }
-        self.queue.push_back(Task::Released);
-        self.advance();
+        eng.push(engine::Task::Milestone(Milestone::AllReleased));
+        self.run();
     }
 
     pub fn handle_timeout(&mut self, now: Now) {
-        self.now_ms = now.mono_ms;
-        self.awaited_answers();
-        if self.negotiated() {
-            self.neg_timeout();
-            self.advance();
+        self.engine.now_ms = now.mono_ms;
+        match &mut self.policy {
+            Policy::Legacy(l) => l.handle_timeout(&mut self.engine),
+            Policy::Negotiated(n) => n.handle_timeout(&mut self.engine),
         }
-        let due = self
-            .work
-            .as_ref()
-            .and_then(|w| w.retry_at)
-            .is_some_and(|t| t <= now.mono_ms);
-        if due {
-            if let Some(w) = self.work.as_mut() {
-                w.retry_at = None;
-            }
-            self.run_step();
-        }
+        self.run();
+        self.engine.handle_timeout(now.mono_ms);
+        self.run();
     }
 
     /// A script run ended.
     pub fn script_done(&mut self, now: Now, job: u64, result: ScriptResult) {
-        self.now_ms = now.mono_ms;
-        let Some(w) = self.work.clone().filter(|w| w.job == job) else {
-            return;
-        };
-        let (g, forward) = match w.task {
-            Task::Take(g) => (g, true),
-            Task::Give(g) => (g, false),
-            Task::LocalGiveIp(_) => {
-                // Whatever the hook did, the group is given up next (as 3.0.6 does).
-                if let ScriptResult::Done { code, .. } = result {
-                    if code != 0 {
-                        self.log(
-                            LogLevel::Warn,
-                            format!("rc.d/local_giveip exited with {code}"),
-                        );
-                    }
-                }
-                self.work = None;
-                self.advance();
-                return;
-            }
-            _ => return,
-        };
-        let r = self.groups[g].resources[w.index].clone();
-        let path = format!(
-            "{}{}",
-            r.script,
-            r.args.iter().map(|a| format!(" {a}")).collect::<String>()
-        );
-        let ok = match &result {
-            ScriptResult::Done { code, .. } => *code == 0,
-            ScriptResult::NotFound => {
-                self.log(
-                    LogLevel::Error,
-                    format!("Cannot locate resource script {}", r.script),
-                );
-                false
-            }
-            ScriptResult::Failed(why) => {
-                self.log(LogLevel::Error, format!("{path} {}: {why}", w.step_name()));
-                false
-            }
-        };
-        match w.step {
-            Step::Status => {
-                let running = matches!(&result, ScriptResult::Done { stdout, .. } if status_says_running(stdout));
-                if running {
-                    self.next_resource(forward);
-                } else {
-                    self.set_step(Step::Start);
-                }
-            }
-            Step::Start => {
-                if ok {
-                    self.next_resource(forward);
-                } else {
-                    if let ScriptResult::Done { code, .. } = result {
-                        self.log(
-                            LogLevel::Error,
-                            format!("Return code {code} from {path} start"),
-                        );
-                    }
-                    self.log(
-                        LogLevel::Crit,
-                        format!("Giving up resources due to failure of {}", r.spec),
-                    );
-                    // Release what was started of it; never report the group as held.
-                    self.work = None;
-                    self.held[g] = false;
-                    self.queue.push_front(Task::Give(g));
-                    self.start_failed(g);
-                }
-            }
-            Step::Stop { attempt } => {
-                if ok {
-                    self.next_resource(forward);
-                } else if attempt < STOP_RETRIES {
-                    self.log(
-                        LogLevel::Info,
-                        format!("Retrying failed stop operation [{}]", r.spec),
-                    );
-                    if let Some(w) = self.work.as_mut() {
-                        w.step = Step::Stop {
-                            attempt: attempt + 1,
-                        };
-                        w.retry_at = Some(now.mono_ms + STOP_RETRY_MS);
-                    }
-                    return;
-                } else {
-                    self.set_step(Step::StatusAfterStop);
-                }
-            }
-            Step::StatusAfterStop => {
-                let running = matches!(&result, ScriptResult::Done { stdout, .. } if status_says_running(stdout));
-                if running {
-                    // 3.0.6 reboots the machine here; we say it loudly and keep going.
-                    self.log(
-                        LogLevel::Crit,
-                        format!("Resource STOP failure. Reboot required! ({})", r.spec),
-                    );
-                } else {
-                    self.log(
-                        LogLevel::Error,
-                        format!("Resource script for {} probably not LSB-compliant.", r.spec),
-                    );
-                    self.log(
-                        LogLevel::Warn,
-                        format!(
-                            "it ({}) MUST succeed on a stop when already stopped",
-                            r.spec
-                        ),
-                    );
-                    self.log(LogLevel::Warn, "Machine reboot narrowly avoided!".into());
-                }
-                self.next_resource(forward);
-            }
-        }
-        self.advance();
+        self.engine.now_ms = now.mono_ms;
+        self.engine.script_done(job, result);
+        self.run();
     }
 
-    fn set_step(&mut self, step: Step) {
-        if let Some(w) = self.work.as_mut() {
-            w.step = step;
+    /// Groups the start-up verify found running that this node does not take are stopped,
+    /// and our `resource ... isstable=1` waits until they are: the peer never hears us settled
+    /// while we run what it runs or takes. One we take stays (its take finds it running and
+    /// starts nothing). Legacy: a foreign group is stopped at once (its owner, or the taker
+    /// of a dead owner, runs it); our own groups always come back to us there.
+    fn settle_found_running(&mut self) -> bool {
+        let eng = &mut self.engine;
+        if eng.verifying() || eng.found_running.is_empty() || eng.stopping {
+            return false;
         }
-        self.run_step();
+        let policy = &self.policy;
+        let not_ours = |eng: &Engine, g: usize| match policy {
+            Policy::Legacy(_) => !eng.is_own_group(g),
+            Policy::Negotiated(n) => n.negotiated() && !n.claims(eng, g),
+        };
+        let stop: Vec<usize> = eng
+            .found_running
+            .iter()
+            .copied()
+            .filter(|&g| !eng.taking_or_held(g) && !eng.giving(g) && not_ours(eng, g))
+            .collect();
+        if stop.is_empty() {
+            return false;
+        }
+        let held_back = eng.take_deferred_sends();
+        eng.holding = true;
+        for g in stop {
+            eng.found_running.remove(&g);
+            let key = eng.key(g);
+            eng.info(format!(
+                "Resource group {key} was left running here and is not ours now: stopping it"
+            ));
+            eng.enqueue(engine::Task::Give(g));
+        }
+        for m in held_back {
+            eng.push(engine::Task::Milestone(Milestone::Send(m)));
+        }
+        eng.push(engine::Task::Milestone(Milestone::EndHold));
+        true
     }
 
-    /// Move to the next resource of the group (left to right to take, right to left to give),
-    /// or finish the group.
-    fn next_resource(&mut self, forward: bool) {
-        let Some(w) = self.work.as_mut() else { return };
-        let g = match w.task {
-            Task::Take(g) | Task::Give(g) => g,
-            _ => return,
-        };
-        let n = self.groups[g].resources.len();
-        let next = if forward {
-            w.index + 1
-        } else {
-            w.index.wrapping_sub(1)
-        };
-        if next < n {
-            w.index = next;
-            w.step = if forward {
-                Step::Status
-            } else {
-                Step::Stop { attempt: 0 }
-            };
-            self.run_step();
-            return;
-        }
-        self.work = None;
-        if forward {
-            self.held[g] = true;
-            self.start_failures[g] = 0;
-            let key = self.groups[g].key().to_string();
-            self.log(LogLevel::Info, format!("Resource group {key} acquired."));
-        } else {
-            let key = self.groups[g].key().to_string();
-            self.log(LogLevel::Info, format!("Resource group {key} released."));
-        }
-    }
-
-    /// Start the next queued task when nothing runs.
-    fn advance(&mut self) {
-        while self.work.is_none() {
-            let Some(task) = self.queue.pop_front() else {
-                return;
-            };
-            match task {
-                Task::Take(g) => {
-                    if self.held[g] {
-                        continue;
-                    }
-                    let g_ = &self.groups[g];
-                    let text = format!(
-                        "Acquiring resource group: {} {}",
-                        g_.node,
-                        g_.resources
-                            .iter()
-                            .map(|r| r.spec.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    );
-                    self.log(LogLevel::Info, text);
-                    self.work = Some(Work {
-                        task,
-                        index: 0,
-                        step: Step::Status,
-                        job: 0,
-                        retry_at: None,
-                    });
-                    self.run_step();
-                }
-                Task::Give(g) => {
-                    self.held[g] = false;
-                    let g_ = &self.groups[g];
-                    let text = format!(
-                        "Releasing resource group: {} {}",
-                        g_.node,
-                        g_.resources
-                            .iter()
-                            .map(|r| r.spec.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    );
-                    let last = g_.resources.len().saturating_sub(1);
-                    self.log(LogLevel::Info, text);
-                    self.work = Some(Work {
-                        task,
-                        index: last,
-                        step: Step::Stop { attempt: 0 },
-                        job: 0,
-                        retry_at: None,
-                    });
-                    self.run_step();
-                }
-                Task::Answer(g) => {
-                    let Some(pos) = self.answers.iter().position(|(ag, _, _)| *ag == g) else {
-                        continue;
-                    };
-                    let Some((_, node, weown)) = self.answers.remove(pos) else {
-                        continue;
-                    };
-                    // The group was released before this answer (queue order): go ahead.
-                    let mut m = Msg::new();
-                    m.add_str("t", "ip-request-resp")
-                        .add_str("dest", &node)
-                        .add_str("ipaddr", self.groups[g].key())
-                        .add_str("weown", if weown { "yes" } else { "no" })
-                        .add_str("ok", "OK");
-                    self.actions.push_back(RmAction::Send(m));
-                }
-                Task::Released => {
-                    self.log(LogLevel::Info, "All HA resources relinquished.".into());
-                    self.actions.push_back(RmAction::Released);
-                }
-                Task::Mark(mark) => self.neg_mark(mark),
-                Task::LocalGiveIp(g) => {
-                    let from = match self.giveip_from.iter().position(|(fg, _)| *fg == g) {
-                        Some(i) => self.giveip_from.remove(i).1,
-                        None => String::new(),
-                    };
-                    if self.shutting_down {
-                        continue;
-                    }
-                    let job = self.next_job;
-                    self.next_job += 1;
-                    self.work = Some(Work {
-                        task,
-                        index: 0,
-                        step: Step::Status,
-                        job,
-                        retry_at: None,
-                    });
-                    let env = vec![
-                        ("HA_t".to_string(), "ip-request".to_string()),
-                        ("HA_src".to_string(), from),
-                        ("HA_ipaddr".to_string(), self.groups[g].key().to_string()),
-                    ];
-                    self.actions.push_back(RmAction::RunHook {
-                        job,
-                        name: "local_giveip".into(),
-                        arg: "ip-request".into(),
-                        env,
-                    });
-                }
+    fn run(&mut self) {
+        loop {
+            self.run_queue();
+            if !self.settle_found_running() {
+                break;
             }
         }
     }
 
-    /// Ask the runtime to run the current step.
-    fn run_step(&mut self) {
-        let job = self.next_job;
-        let Some(w) = self.work.as_mut() else { return };
-        let g = match w.task {
-            Task::Take(g) | Task::Give(g) => g,
-            _ => return,
-        };
-        self.next_job += 1;
-        w.job = job;
-        let op = match w.step {
-            Step::Status | Step::StatusAfterStop => Op::Status,
-            Step::Start => Op::Start,
-            Step::Stop { .. } => Op::Stop,
-        };
-        let resource = self.groups[g].resources[w.index].clone();
-        self.actions.push_back(RmAction::Run { job, resource, op });
-    }
-}
-
-impl Work {
-    fn step_name(&self) -> &'static str {
-        match self.step {
-            Step::Status | Step::StatusAfterStop => "status",
-            Step::Start => "start",
-            Step::Stop { .. } => "stop",
+    /// Run the queue: hand each milestone and event of the group work to the policy, until
+    /// the engine waits for a script or has nothing left to do.
+    fn run_queue(&mut self) {
+        let eng = &mut self.engine;
+        loop {
+            while let Some(WorkEvent::StartFailed(g)) = eng.next_event() {
+                if let Policy::Negotiated(n) = &mut self.policy {
+                    n.start_failed(eng, g);
+                }
+            }
+            let Some(m) = eng.advance() else { break };
+            match m {
+                Milestone::Answer(a) => Legacy::answer(eng, a),
+                Milestone::AllReleased => {
+                    eng.info("All HA resources relinquished.".into());
+                    eng.released();
+                }
+                Milestone::Negotiated(mark) => {
+                    if let Policy::Negotiated(n) = &mut self.policy {
+                        n.milestone(eng, mark);
+                    }
+                }
+                Milestone::Send(m) => eng.send_now(m),
+                Milestone::EndHold => eng.holding = false,
+            }
+        }
+        if eng.is_idle() {
+            if let Policy::Negotiated(n) = &mut self.policy {
+                n.check_heal_settled(eng);
+            }
         }
     }
 }
@@ -1137,7 +601,7 @@ mod tests {
                     };
                     rm.script_done(at, job, result);
                 }
-                RmAction::Send(m) => w.sent.push(m),
+                RmAction::Send(m) => w.sent.push(m.emit()),
                 RmAction::Log(_, t) => w.logs.push(t),
                 RmAction::Released => w.released = true,
                 RmAction::RunHook { job, name, env, .. } => {
@@ -1174,10 +638,18 @@ mod tests {
         assert_eq!(w.sent[0].get_str("t"), Some("ip-request-resp"));
         own(&mut rm, &mut w);
         pump(&mut rm, &mut w, 0);
-        // Every resource is checked, the running one is not started again.
+        // The start-up verify checks every group (a1 found running: a warning); then the
+        // running one is checked again and not started again, and the one the verify has
+        // just seen stopped is started without asking again.
         assert_eq!(
             w.calls,
-            ["Marker::a1 status", "Marker::a2 status", "Marker::a2 start"]
+            [
+                "Marker::a1 status",
+                "Marker::a2 status",
+                "Marker::b1 status",
+                "Marker::a1 status",
+                "Marker::a2 start"
+            ]
         );
         assert_eq!(rm.held_keys(), ["Marker::a1"]);
         assert_eq!(rm.rscstatus(), "none");
@@ -1406,6 +878,85 @@ mod tests {
         assert!(w.calls.is_empty());
     }
 
+    /// resource_sim legacy_three_nodes seed 3673, reduced: bob and carol, cut off from each
+    /// other and from alice, each took every group; alice restarts (both hear her, not yet
+    /// active), then bob and carol hear each other again. Her group must stay on one of them
+    /// (bob, who would take it over were she dead), not on both until she asks for it.
+    #[test]
+    fn holders_of_a_restarting_owners_group_keep_it_on_one_node_after_a_heal() {
+        let text = "alice Marker::a1 Marker::a2\nbob Marker::b1\ncarol Marker::c1\n";
+        let names: Vec<String> = ["alice", "bob", "carol"].map(String::from).to_vec();
+        let groups = haresources::parse(text, Path::new("haresources"), &names).unwrap();
+        let mut nodes: Vec<(ResourceManager, World)> = ["bob", "carol"]
+            .iter()
+            .map(|me| {
+                let mut rm = ResourceManager::new(me, groups.clone(), AutoFailback::Legacy);
+                rm.set_nodes(&names);
+                (rm, World::default())
+            })
+            .collect();
+        for (i, (rm, w)) in nodes.iter_mut().enumerate() {
+            rm.node_dead(T0, "alice");
+            rm.node_dead(T0, ["carol", "bob"][i]);
+            pump(rm, w, 0);
+            assert_eq!(rm.held_keys(), ["Marker::a1", "Marker::b1", "Marker::c1"]);
+            rm.node_alive(T0, "alice");
+            pump(rm, w, 0);
+        }
+        for (i, (rm, w)) in nodes.iter_mut().enumerate() {
+            rm.node_returned(T0, ["carol", "bob"][i]);
+            pump(rm, w, 0);
+        }
+        let a1 = |i: usize| nodes[i].1.running.contains("Marker::a1");
+        assert!(a1(0), "bob keeps alice's group");
+        assert!(!a1(1), "carol gives it up: {:?}", nodes[1].1.logs);
+        assert!(!nodes[1].0.held_keys().contains(&"Marker::a1"));
+    }
+
+    /// resource_sim legacy_three_nodes seed 1033, reduced: carol has stopped; bob, restarted
+    /// and not yet past his comm-up (which waits to hear about carol), declares alice dead
+    /// and, the last one standing, takes his own group by force. alice, who took it while bob
+    /// was down, is heard again at once; bob stays `up` (not `active`) until his comm-up, so
+    /// nothing else tells her that he runs it: he says so with a grant to himself (what a lone
+    /// node sends at comm-up), and she gives it up.
+    #[test]
+    fn an_owner_that_took_its_group_by_force_tells_a_holder_heard_again() {
+        let text = "alice Marker::a1 Marker::a2\nbob Marker::b1\ncarol Marker::c1\n";
+        let names: Vec<String> = ["alice", "bob", "carol"].map(String::from).to_vec();
+        let groups = haresources::parse(text, Path::new("haresources"), &names).unwrap();
+        let node = |me: &str| {
+            let mut rm = ResourceManager::new(me, groups.clone(), AutoFailback::Legacy);
+            rm.set_nodes(&names);
+            (rm, World::default())
+        };
+        let (mut alice, mut wa) = node("alice");
+        let (mut bob, mut wb) = node("bob");
+        alice.node_dead(T0, "carol");
+        alice.node_dead(T0, "bob");
+        pump(&mut alice, &mut wa, 0);
+        assert!(wa.running.contains("Marker::b1"));
+        bob.node_dead(T0, "carol");
+        bob.node_dead(T0, "alice");
+        pump(&mut bob, &mut wb, 0);
+        assert!(wb.running.contains("Marker::b1"));
+        wb.sent.clear();
+        bob.node_alive(T0, "alice");
+        pump(&mut bob, &mut wb, 0);
+        let grant = wb
+            .sent
+            .iter()
+            .find(|m| m.get_str("t") == Some("ip-request-resp"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no grant from bob: {:?}", wb.logs));
+        assert_eq!(grant.get_str("dest"), Some("bob"));
+        assert_eq!(grant.get_str("ipaddr"), Some("Marker::b1"));
+        alice.node_alive(T0, "bob");
+        alice.message(T0, "bob", &grant);
+        pump(&mut alice, &mut wa, 0);
+        assert!(!wa.running.contains("Marker::b1"), "{:?}", wa.logs);
+        assert!(wb.running.contains("Marker::b1"));
+    }
+
     #[test]
     fn status_output_rules() {
         assert!(status_says_running("running"));
@@ -1415,5 +966,161 @@ mod tests {
         assert!(!status_says_running("apache2 is not running"));
         assert!(!status_says_running("NOT RUNNING"));
         assert!(!status_says_running(""));
+    }
+
+    // ----- early status checks (the takeover hot path) -----------------------------------
+
+    /// bob's manager, alice late: her group's status is checked at once.
+    fn bob_with_alice_late(mode: AutoFailback, running: &[&str]) -> (ResourceManager, World) {
+        let (mut bob, mut w) = (
+            ResourceManager::new("bob", groups(), mode),
+            World::default(),
+        );
+        for r in running {
+            w.running.insert(r.to_string());
+        }
+        bob.peer_late(Now {
+            mono_ms: 400,
+            unix_secs: 0,
+        });
+        pump(&mut bob, &mut w, 400);
+        (bob, w)
+    }
+
+    #[test]
+    fn a_late_peer_has_its_groups_checked_and_its_death_starts_them_at_once() {
+        for mode in [AutoFailback::Legacy, AutoFailback::On, AutoFailback::Off] {
+            let (mut bob, mut w) = bob_with_alice_late(mode, &[]);
+            // Only what bob would take is checked: alice's group, and bob's own he does not run.
+            assert!(
+                w.calls.contains(&"Marker::a1 status".to_string()),
+                "{mode:?}"
+            );
+            assert!(
+                w.calls.contains(&"Marker::a2 status".to_string()),
+                "{mode:?}"
+            );
+            w.calls.clear();
+            bob.node_dead(T0, "alice");
+            // The first script asked for in the very call that says alice is dead is a start.
+            let first = std::iter::from_fn(|| bob.poll_action())
+                .find(|a| matches!(a, RmAction::Run { .. }));
+            assert!(
+                matches!(first, Some(RmAction::Run { op: Op::Start, ref resource, .. })
+                    if resource.spec == "Marker::a1"),
+                "{mode:?}: {first:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_whole_takeover_after_an_early_check_runs_only_starts() {
+        let (mut bob, mut w) = bob_with_alice_late(AutoFailback::Legacy, &[]);
+        w.calls.clear();
+        bob.node_dead(T0, "alice");
+        pump(&mut bob, &mut w, 1000);
+        let alice: Vec<&String> = w.calls.iter().filter(|c| c.contains("::a")).collect();
+        assert_eq!(alice, ["Marker::a1 start", "Marker::a2 start"]);
+        assert!(bob.held_keys().contains(&"Marker::a1"));
+    }
+
+    #[test]
+    fn without_an_early_check_the_status_comes_first() {
+        let (mut bob, mut w) = (
+            ResourceManager::new("bob", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
+        bob.node_dead(T0, "alice");
+        pump(&mut bob, &mut w, 0);
+        let alice: Vec<&String> = w.calls.iter().filter(|c| c.contains("::a")).collect();
+        assert_eq!(
+            alice,
+            [
+                "Marker::a1 status",
+                "Marker::a1 start",
+                "Marker::a2 status",
+                "Marker::a2 start"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_resource_found_running_early_is_not_started_twice() {
+        let (mut bob, mut w) = bob_with_alice_late(AutoFailback::Legacy, &["Marker::a1"]);
+        w.calls.clear();
+        bob.node_dead(T0, "alice");
+        pump(&mut bob, &mut w, 1000);
+        let alice: Vec<&String> = w.calls.iter().filter(|c| c.contains("::a")).collect();
+        // a1 was running: asked again (the early answer is not trusted for "running"),
+        // and not started; a2 was seen stopped: started at once.
+        assert_eq!(alice, ["Marker::a1 status", "Marker::a2 start"]);
+    }
+
+    #[test]
+    fn an_early_check_is_stale_once_the_peer_is_heard_again() {
+        let (mut bob, mut w) = bob_with_alice_late(AutoFailback::Legacy, &[]);
+        bob.peer_heard_again();
+        w.calls.clear();
+        bob.node_dead(T0, "alice");
+        pump(&mut bob, &mut w, 1000);
+        assert_eq!(
+            w.calls.first().map(String::as_str),
+            Some("Marker::a1 status")
+        );
+    }
+
+    #[test]
+    fn an_early_check_is_stale_once_ours_ran_the_resource() {
+        let (mut bob, mut w) = bob_with_alice_late(AutoFailback::Legacy, &[]);
+        // bob takes alice's group, and gives it back (she returned).
+        bob.node_dead(T0, "alice");
+        pump(&mut bob, &mut w, 500);
+        bob.shutdown(T0);
+        pump(&mut bob, &mut w, 600);
+        // Something else started a1 meanwhile; a takeover now must ask, not assume stopped.
+        w.running.insert("Marker::a1".into());
+        let mut bob2 = bob;
+        bob2.engine.stopping = false;
+        w.calls.clear();
+        bob2.node_dead(T0, "alice");
+        pump(&mut bob2, &mut w, 700);
+        let alice: Vec<&String> = w.calls.iter().filter(|c| c.contains("::a")).collect();
+        assert_eq!(alice.first().map(|s| s.as_str()), Some("Marker::a1 status"));
+        assert!(!alice.contains(&&"Marker::a1 start".to_string()));
+    }
+
+    #[test]
+    fn an_answer_still_under_way_at_the_death_is_not_waited_for() {
+        let (mut bob, mut w) = (
+            ResourceManager::new("bob", groups(), AutoFailback::Legacy),
+            World::default(),
+        );
+        bob.peer_late(T0);
+        // The checks are asked for but not answered yet.
+        let asked: Vec<RmAction> = std::iter::from_fn(|| bob.poll_action()).collect();
+        assert!(asked
+            .iter()
+            .any(|a| matches!(a, RmAction::Run { op: Op::Status, .. })));
+        bob.node_dead(T0, "alice");
+        pump(&mut bob, &mut w, 0);
+        assert_eq!(
+            w.calls.first().map(String::as_str),
+            Some("Marker::a1 status")
+        );
+        // The late answers change nothing.
+        for a in asked {
+            if let RmAction::Run { job, .. } = a {
+                bob.script_done(
+                    T0,
+                    job,
+                    ScriptResult::Done {
+                        code: 0,
+                        stdout: "stopped".into(),
+                    },
+                );
+            }
+        }
+        pump(&mut bob, &mut w, 0);
+        assert!(bob.held_keys().contains(&"Marker::a1"));
     }
 }

@@ -77,6 +77,9 @@ impl AuthKeys {
     }
 }
 
+/// The key of the sample `etc-ha.d/authkeys`: published, so never to be used for real.
+pub const DEMO_KEY: &str = "demo-only-not-a-secret";
+
 /// Highest index plus one (indices are 0-15).
 pub const MAX_AUTH: i64 = 16;
 
@@ -238,6 +241,17 @@ pub fn parse_report(text: &str, path: &Path) -> (Option<AuthKeys>, Vec<Diagnosti
                 ),
             ));
         }
+        if key == DEMO_KEY {
+            diags.push(Diagnostic::warning(
+                path,
+                line,
+                format!(
+                    "key {index} is the public demo key of heartbeat-rs's sample authkeys: anyone \
+                     can sign messages your nodes accept. Make a key of your own, e.g. \
+                     `{index} sha1 $(dd if=/dev/urandom bs=512 count=1 2>/dev/null | sha1sum | cut -d' ' -f1)`"
+                ),
+            ));
+        }
         // The range check above guarantees the index fits.
         let Ok(slot) = u8::try_from(index) else {
             continue;
@@ -246,7 +260,7 @@ pub fn parse_report(text: &str, path: &Path) -> (Option<AuthKeys>, Vec<Diagnosti
             slot,
             AuthKey {
                 method,
-                key: key.as_bytes().to_vec(),
+                key: super::bytes::encode(key),
             },
         );
         if index == authnum {

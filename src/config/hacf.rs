@@ -12,6 +12,10 @@
 //! when that happens. After the file, defaults and derived values are applied and the
 //! checks of §1.6 run in 3.0.6's order.
 //!
+//! The directives are one table (`DIRECTIVES`: name, how the line is split, handler). The
+//! text is the lossless decoding of the file's bytes ([`super::bytes`]), so values in any
+//! encoding pass through; [`lint`] adds the findings only `heartbeat --check` prints.
+//!
 //! Differences from 3.0.6, all in the direction of saying more: every silent failure gets a
 //! message naming the directive and the value; duplicate nodes are de-duplicated with a
 //! warning; `crm`/`pacemaker` on is refused (v1 only); interfaces are checked against the
@@ -203,6 +207,8 @@ pub struct HaCf {
     /// `env NAME=value` lines, exported as `HA_NAME=value` to children.
     pub env: Vec<(String, String)>,
     pub parameters: BTreeMap<String, String>,
+    /// The line of the last occurrence of each directive given (for messages about them).
+    pub directive_lines: BTreeMap<String, usize>,
     /// Every other directive as given: (line, name, value) for those without a dedicated field.
     pub other: Vec<(usize, String, String)>,
     pub autojoin: AutoJoin,
@@ -253,6 +259,7 @@ impl Default for HaCf {
             generation_from_time: false,
             env: Vec::new(),
             parameters: BTreeMap::new(),
+            directive_lines: BTreeMap::new(),
             other: Vec::new(),
             autojoin: AutoJoin::None,
             cluster: "linux-ha".to_string(),
@@ -293,6 +300,24 @@ impl HaCf {
             .collect()
     }
 }
+
+/// The API clients of 3.0.6 that this daemon runs itself (a `respawn` of them runs ours).
+pub const BUILTIN_CLIENTS: [&str; 2] = ["ipfail", "dopd"];
+
+/// Programs of the Heartbeat/Pacemaker family that need 3.0.6's client API to run.
+const API_CLIENT_PROGRAMS: [&str; 11] = [
+    "ccm",
+    "cib",
+    "crmd",
+    "lrmd",
+    "stonithd",
+    "attrd",
+    "pengine",
+    "mgmtd",
+    "hbagent",
+    "lha_snmpagent",
+    "pingd",
+];
 
 /// Port of the UDP media when no `udpport` precedes them.
 pub const DEFAULT_UDPPORT: u16 = 694;
@@ -341,95 +366,143 @@ pub const DEFAULTS: [(&str, &str); 24] = [
     ("memreserve", "6500"),
 ];
 
-/// Option-list directives (each blank- or comma-separated token applied on its own).
-const OPTION_DIRECTIVES: [&str; 44] = [
-    "cluster",
-    "node",
-    "hopfudge",
-    "keepalive",
-    "deadtime",
-    "deadping",
-    "initdead",
-    "warntime",
-    "watchdog",
-    "baud",
-    "udpport",
-    "logfacility",
-    "logfile",
-    "debugfile",
-    "nice_failback",
-    "auto_failback",
-    "rtprio",
-    "hbgenmethod",
-    "realtime",
-    "debug",
-    "msgfmt",
-    "use_logd",
-    "conn_logd_time",
-    "use_apphbd",
-    "log_badpack",
-    "syslogmsgfmt",
-    "coredumps",
-    "coreroot",
-    "crm",
-    "pacemaker",
-    "autojoin",
-    "uuidfrom",
-    "compression",
-    "compression_threshold",
-    "traditional_compression",
-    "env",
-    "max_rexmit_delay",
-    "record_config_changes",
-    "record_pengine_inputs",
-    "enable_config_writes",
-    "memreserve",
-    "quorum_server",
-    "crm_daemon_dir",
-    "crmd_spawns_pengine",
-];
-/// Directives that take the rest of the line as one string.
-const WHOLE_LINE_DIRECTIVES: [&str; 5] =
-    ["stonith", "stonith_host", "apiauth", "respawn", "failfast"];
-/// Media taking a list (one medium per token).
-const LIST_MEDIA: [&str; 4] = ["bcast", "serial", "ping", "ping6"];
-/// Media taking the whole line (one medium per line).
-const LINE_MEDIA: [&str; 5] = ["ucast", "ucast6", "mcast", "mcast6", "ping_group"];
-/// Directives that only mean something to Pacemaker (accepted with a warning).
-const PACEMAKER_ONLY: [&str; 6] = [
-    "crm_daemon_dir",
-    "crmd_spawns_pengine",
-    "record_config_changes",
-    "record_pengine_inputs",
-    "enable_config_writes",
-    "quorum_server",
-];
-
+/// How 3.0.6 splits the rest of a directive's line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// Blank- or comma-separated tokens, each applied as its own occurrence.
     Options,
+    /// The rest of the line as one string.
     WholeLine,
+    /// A medium per token (`bcast eth0 eth1`).
     ListMedium,
+    /// A medium per line, the rest of the line its arguments.
     LineMedium,
 }
 
-fn directive_kind(name: &str) -> Option<Kind> {
-    if OPTION_DIRECTIVES.contains(&name) {
-        Some(Kind::Options)
-    } else if WHOLE_LINE_DIRECTIVES.contains(&name) {
-        Some(Kind::WholeLine)
-    } else if LIST_MEDIA.contains(&name) {
-        Some(Kind::ListMedium)
-    } else if LINE_MEDIA.contains(&name) {
-        Some(Kind::LineMedium)
-    } else {
-        None
-    }
+/// Applies one token (option lists, list media) or the rest of the line (the others).
+type Apply = fn(&mut Parser<'_>, &str, &str);
+
+/// One ha.cf directive: its name (case-sensitive), how its line is split, and what it does.
+struct Directive {
+    name: &'static str,
+    kind: Kind,
+    apply: Apply,
+}
+
+const fn d(name: &'static str, kind: Kind, apply: Apply) -> Directive {
+    Directive { name, kind, apply }
+}
+
+use Kind::{LineMedium, ListMedium, Options, WholeLine};
+
+/// Every directive 3.0.6 accepts, in the order of its own table (`udp` is read as `bcast`).
+const DIRECTIVES: &[Directive] = &[
+    d("cluster", Options, |p, n, v| p.cluster(n, v)),
+    d("node", Options, |p, _, v| p.add_node(v)),
+    d("hopfudge", Options, |p, n, v| p.hopfudge(n, v)),
+    d("keepalive", Options, |p, n, v| p.keepalive(n, v)),
+    d("deadtime", Options, |p, n, v| p.deadtime(n, v)),
+    d("deadping", Options, |p, n, v| p.deadping(n, v)),
+    d("initdead", Options, |p, n, v| p.initdead(n, v)),
+    d("warntime", Options, |p, n, v| p.warntime(n, v)),
+    d("watchdog", Options, |p, n, v| p.watchdog(n, v)),
+    d("baud", Options, |p, _, v| p.baud(v)),
+    d("udpport", Options, |p, _, v| p.udpport(v)),
+    d("logfacility", Options, |p, n, v| p.logfacility(n, v)),
+    d("logfile", Options, |p, n, v| p.path_setting(n, v)),
+    d("debugfile", Options, |p, n, v| p.path_setting(n, v)),
+    d("nice_failback", Options, |p, _, v| p.nice_failback(v)),
+    d("auto_failback", Options, |p, _, v| p.auto_failback(v)),
+    d("rtprio", Options, |p, _, v| p.rtprio(v)),
+    d("hbgenmethod", Options, |p, n, v| p.hbgenmethod(n, v)),
+    d("realtime", Options, |p, n, v| p.flag(n, v)),
+    d("debug", Options, |p, n, v| p.debug(n, v)),
+    d("msgfmt", Options, |p, n, v| p.msgfmt(n, v)),
+    d("use_logd", Options, |p, n, v| p.flag(n, v)),
+    d("conn_logd_time", Options, |p, n, v| p.conn_logd_time(n, v)),
+    d("use_apphbd", Options, |p, n, v| p.flag(n, v)),
+    d("log_badpack", Options, |p, n, v| p.flag(n, v)),
+    d("syslogmsgfmt", Options, |p, n, v| p.flag(n, v)),
+    d("coredumps", Options, |p, n, v| p.flag(n, v)),
+    d("coreroot", Options, |p, n, v| p.path_setting(n, v)),
+    d("crm", Options, |p, n, v| p.crm(n, v)),
+    d("pacemaker", Options, |p, n, v| p.crm(n, v)),
+    d("autojoin", Options, |p, n, v| p.autojoin(n, v)),
+    d("uuidfrom", Options, |p, n, v| p.uuidfrom(n, v)),
+    d("compression", Options, |p, n, v| p.compression(n, v)),
+    d("compression_threshold", Options, |p, n, v| {
+        p.compression_threshold(n, v)
+    }),
+    d("traditional_compression", Options, |p, n, v| p.flag(n, v)),
+    d("env", Options, |p, _, v| p.env(v)),
+    d("max_rexmit_delay", Options, |p, n, v| {
+        p.max_rexmit_delay(n, v)
+    }),
+    d("record_config_changes", Options, |p, n, v| {
+        p.pacemaker_only(n, v)
+    }),
+    d("record_pengine_inputs", Options, |p, n, v| {
+        p.pacemaker_only(n, v)
+    }),
+    d("enable_config_writes", Options, |p, n, v| {
+        p.pacemaker_only(n, v)
+    }),
+    d("memreserve", Options, |p, n, v| p.memreserve(n, v)),
+    d("quorum_server", Options, |p, n, v| p.pacemaker_only(n, v)),
+    d("crm_daemon_dir", Options, |p, n, v| p.pacemaker_only(n, v)),
+    d("crmd_spawns_pengine", Options, |p, n, v| {
+        p.pacemaker_only(n, v)
+    }),
+    d("stonith", WholeLine, |p, _, rest| p.stonith(rest)),
+    d("stonith_host", WholeLine, |p, _, rest| p.stonith_host(rest)),
+    d("apiauth", WholeLine, |p, _, rest| p.apiauth(rest)),
+    d("respawn", WholeLine, |p, _, rest| {
+        p.client_child(rest, false)
+    }),
+    d("failfast", WholeLine, |p, _, rest| {
+        p.client_child(rest, true)
+    }),
+    d("bcast", ListMedium, |p, _, v| p.bcast(v)),
+    d("serial", ListMedium, |p, _, v| p.serial(v)),
+    d("ping", ListMedium, |p, n, v| p.ping(n, v)),
+    d("ping6", ListMedium, |p, n, v| p.ping(n, v)),
+    d("ucast", LineMedium, |p, n, rest| p.line_medium(n, rest)),
+    d("ucast6", LineMedium, |p, n, rest| p.line_medium(n, rest)),
+    d("mcast", LineMedium, |p, n, rest| p.line_medium(n, rest)),
+    d("mcast6", LineMedium, |p, n, rest| p.line_medium(n, rest)),
+    d("ping_group", LineMedium, |p, n, rest| {
+        p.line_medium(n, rest)
+    }),
+];
+
+fn directive(name: &str) -> Option<&'static Directive> {
+    DIRECTIVES.iter().find(|d| d.name == name)
 }
 
 /// Whether `name` is a directive this parser accepts (case-sensitive; `udp` included).
 pub fn is_directive(name: &str) -> bool {
-    name == "udp" || directive_kind(name).is_some()
+    name == "udp" || directive(name).is_some()
+}
+
+/// Every directive name, `udp` included (for "did you mean" and documentation checks).
+pub fn directive_names() -> impl Iterator<Item = &'static str> {
+    DIRECTIVES.iter().map(|d| d.name).chain(["udp"])
+}
+
+/// The directive a mistyped name most likely meant: a case-only difference, else the
+/// closest name by edit distance (at most 2 edits, or 3 for long names).
+pub fn did_you_mean(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if let Some(d) = DIRECTIVES.iter().find(|d| d.name == lower) {
+        return Some(d.name);
+    }
+    let limit = if name.chars().count() >= 8 { 3 } else { 2 };
+    DIRECTIVES
+        .iter()
+        .map(|d| (strsim::damerau_levenshtein(&lower, d.name), d.name))
+        .filter(|(dist, _)| *dist <= limit)
+        .min_by_key(|(dist, _)| *dist)
+        .map(|(_, n)| n)
 }
 
 /// Blanks as Heartbeat's tokenizer sees them.
@@ -567,7 +640,7 @@ pub fn parse_partial(
 ) -> (HaCf, Vec<Diagnostic>) {
     let mut p = Parser {
         path,
-        node_name: node_name.to_ascii_lowercase(),
+        node_name: super::bytes::canonical(node_name).to_ascii_lowercase(),
         local_ifaces,
         manage_resources,
         line: 0,
@@ -597,6 +670,22 @@ pub fn parse_partial(
     }
     p.finish();
     (p.cfg, p.diags)
+}
+
+/// Findings about a parsed ha.cf that do not stop a start but that `heartbeat --check`
+/// reports: things that go wrong later, without any error from 3.0.6 either.
+pub fn lint(cfg: &HaCf) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if cfg.logfile.is_none() && cfg.debugfile.is_none() && cfg.syslog_facility().is_none() {
+        out.push(Diagnostic::warning(
+            &cfg.path,
+            0,
+            "No log entry found in ha.cf: no logfile, debugfile or logfacility (other than none \
+             or kern), and this daemon has no logging daemon to fall back on, so its log lines \
+             go nowhere. Add e.g. 'logfacility local0' or 'logfile /var/log/ha-log'",
+        ));
+    }
+    out
 }
 
 /// The messages for an ha.cf that cannot be opened, worded as 3.0.6.
@@ -708,17 +797,22 @@ impl Parser<'_> {
             self.warn("WARNING: directive 'udp' replaced by 'bcast'");
             name = "bcast";
         }
-        match directive_kind(name) {
-            None => self.illegal(name),
-            Some(Kind::WholeLine) => self.whole_line(name, rest),
-            Some(Kind::LineMedium) => self.line_medium(name, rest),
-            Some(Kind::Options) | Some(Kind::ListMedium) => {
+        let Some(directive) = directive(name) else {
+            self.illegal(name);
+            return;
+        };
+        self.cfg.directive_lines.insert(name.to_string(), self.line);
+        match directive.kind {
+            Kind::WholeLine | Kind::LineMedium => {
+                (directive.apply)(self, name, rest.trim_end_matches(is_ws))
+            }
+            Kind::Options | Kind::ListMedium => {
                 let tokens: Vec<&str> = rest.split(is_delim).filter(|t| !t.is_empty()).collect();
                 if tokens.is_empty() {
                     self.no_value(name);
                 }
                 for token in tokens {
-                    self.option(name, token);
+                    (directive.apply)(self, name, token);
                 }
             }
         }
@@ -735,287 +829,319 @@ impl Parser<'_> {
             msg.push_str(" (this communication medium is not supported)");
         } else if name == "normalpoll" {
             msg.push_str(" (not supported by Heartbeat 3.0.6 either)");
+        } else if let Some(near) = did_you_mean(name) {
+            msg.push_str(&format!(" (did you mean '{near}'?)"));
         }
         self.err(msg);
     }
 
-    fn option(&mut self, name: &str, value: &str) {
+    fn keepalive(&mut self, name: &str, value: &str) {
+        if let Some(ms) = self.time(name, value) {
+            if ms == 0 {
+                self.bad_value(name, value, "keepalive must be greater than 0");
+            } else {
+                self.cfg.keepalive_ms = ms;
+                self.record(name, value);
+            }
+        }
+    }
+
+    fn deadtime(&mut self, name: &str, value: &str) {
+        if let Some(ms) = self.time(name, value) {
+            self.cfg.deadtime_ms = ms;
+            self.record(name, value);
+        }
+    }
+
+    fn warntime(&mut self, name: &str, value: &str) {
+        match parse_ms(value) {
+            Some(ms) if ms > 0 => {
+                self.cfg.warntime_ms = ms;
+                self.warntime_set = true;
+                self.record(name, value);
+            }
+            Some(_) => self.err(format!(
+                "Warn time [{value}] is invalid. (warntime must be greater than 0)"
+            )),
+            None => self.err(format!(
+                "Warn time [{value}] is invalid. ({})",
+                time_hint(value)
+            )),
+        }
+    }
+
+    fn initdead(&mut self, name: &str, value: &str) {
+        if let Some(ms) = self.time(name, value) {
+            self.cfg.initdead_ms = ms;
+            self.initdead_set = true;
+            self.record(name, value);
+        }
+    }
+
+    fn deadping(&mut self, name: &str, value: &str) {
+        if let Some(ms) = self.time(name, value) {
+            self.cfg.deadping_ms = ms;
+            self.deadping_set = true;
+            self.record(name, value);
+        }
+    }
+
+    fn conn_logd_time(&mut self, name: &str, value: &str) {
+        if let Some(ms) = self.time(name, value) {
+            if ms == 0 {
+                self.bad_value(name, value, "conn_logd_time must be greater than 0");
+            } else {
+                self.cfg.conn_logd_time_ms = ms;
+                self.record(name, value);
+            }
+        }
+    }
+
+    fn hopfudge(&mut self, name: &str, value: &str) {
+        let n = self.int(name, value);
+        match u32::try_from(n) {
+            Ok(h) if h <= 255 => {
+                self.cfg.hopfudge = h;
+                self.record(name, value);
+            }
+            _ => self.bad_value(name, value, "hopfudge must be an integer from 0 to 255"),
+        }
+    }
+
+    fn debug(&mut self, name: &str, value: &str) {
+        let n = self.int(name, value);
+        match u32::try_from(n) {
+            Ok(level) if level <= 255 => {
+                self.cfg.debug = level;
+                self.record(name, value);
+            }
+            _ => self.bad_value(
+                name,
+                value,
+                "the debug level must be an integer from 0 to 255",
+            ),
+        }
+    }
+
+    fn max_rexmit_delay(&mut self, name: &str, value: &str) {
+        let n = self.int(name, value);
+        match u64::try_from(n) {
+            Ok(ms) if ms > 0 => {
+                self.cfg.max_rexmit_delay_ms = ms;
+                self.record(name, value);
+            }
+            _ => self.err(format!(
+                "Invalid max_rexmit_delay time({value}) (a number of milliseconds > 0)"
+            )),
+        }
+    }
+
+    fn rtprio(&mut self, value: &str) {
+        let n = self.int("rtprio", value);
+        match u32::try_from(n) {
+            Ok(prio) if (1..=99).contains(&prio) => self.cfg.rtprio = Some(prio),
+            _ => self.err(format!("Illegal realtime priority [{value}] (1 to 99)")),
+        }
+    }
+
+    fn compression_threshold(&mut self, name: &str, value: &str) {
+        let n = self.int(name, value);
+        if n > 0 {
+            self.record(name, value);
+            self.other(name, value);
+        } else {
+            self.err(format!(
+                "set_compression_threshold: compress_threshhold({value}) invalid (a number of KB > 0)"
+            ));
+        }
+    }
+
+    fn memreserve(&mut self, name: &str, value: &str) {
+        let n = self.int(name, value);
+        if n > 0 {
+            self.record(name, value);
+            self.other(name, value);
+        } else {
+            self.bad_value(
+                name,
+                value,
+                "memreserve must be a number of KB greater than 0",
+            );
+        }
+    }
+
+    fn autojoin(&mut self, name: &str, value: &str) {
+        let mode = match value.to_ascii_lowercase().as_str() {
+            "none" => AutoJoin::None,
+            "other" => AutoJoin::Other,
+            "any" => AutoJoin::Any,
+            _ => {
+                self.err(format!(
+                    "Invalid autojoin directive [{value}] (none, other or any)"
+                ));
+                return;
+            }
+        };
+        self.cfg.autojoin = mode;
+        self.record(name, value);
+    }
+
+    fn cluster(&mut self, name: &str, value: &str) {
+        self.cfg.cluster = value.to_string();
+        self.record(name, value);
+    }
+
+    fn uuidfrom(&mut self, name: &str, value: &str) {
+        match value {
+            "file" | "nodename" => {
+                self.cfg.uuid_from_nodename = value == "nodename";
+                self.record(name, value);
+            }
+            _ => self.err(format!(
+                "Invalid uuidfrom directive [{value}] (file or nodename)"
+            )),
+        }
+    }
+
+    fn hbgenmethod(&mut self, name: &str, value: &str) {
+        match value {
+            "file" | "time" => {
+                self.cfg.generation_from_time = value == "time";
+                self.record(name, value);
+            }
+            _ => self.err(format!(
+                "Illegal hb generation method [{value}] (file or time)"
+            )),
+        }
+    }
+
+    fn msgfmt(&mut self, name: &str, value: &str) {
+        match value {
+            "classic" | "netstring" => {
+                self.cfg.msgfmt = if value == "classic" {
+                    MsgFmt::Classic
+                } else {
+                    MsgFmt::Netstring
+                };
+                self.record(name, value);
+            }
+            _ => self.bad_value(
+                name,
+                value,
+                "msgfmt must be 'classic' or 'netstring' (case-sensitive)",
+            ),
+        }
+    }
+
+    /// `logfile`, `debugfile`, `coreroot`: a path, byte for byte as written.
+    fn path_setting(&mut self, name: &str, value: &str) {
+        let path = Some(super::bytes::to_path(value));
         match name {
-            "node" => self.add_node(value),
-            "keepalive" => {
-                if let Some(ms) = self.time(name, value) {
-                    if ms == 0 {
-                        self.bad_value(name, value, "keepalive must be greater than 0");
-                    } else {
-                        self.cfg.keepalive_ms = ms;
-                        self.record(name, value);
-                    }
-                }
+            "logfile" => self.cfg.logfile = path,
+            "debugfile" => self.cfg.debugfile = path,
+            _ => {
+                self.cfg.coreroot = path;
+                self.warn(format!(
+                    "coreroot {value}: not supported: this daemon's core files go to \
+                     <statedir>/cores/root (/var/lib/heartbeat/cores/root), as with 3.0.6's \
+                     default"
+                ));
             }
-            "deadtime" => {
-                if let Some(ms) = self.time(name, value) {
-                    self.cfg.deadtime_ms = ms;
-                    self.record(name, value);
-                }
-            }
-            "warntime" => match parse_ms(value) {
-                Some(ms) if ms > 0 => {
-                    self.cfg.warntime_ms = ms;
-                    self.warntime_set = true;
-                    self.record(name, value);
-                }
-                Some(_) => self.err(format!(
-                    "Warn time [{value}] is invalid. (warntime must be greater than 0)"
-                )),
-                None => self.err(format!(
-                    "Warn time [{value}] is invalid. ({})",
-                    time_hint(value)
-                )),
-            },
-            "initdead" => {
-                if let Some(ms) = self.time(name, value) {
-                    self.cfg.initdead_ms = ms;
-                    self.initdead_set = true;
-                    self.record(name, value);
-                }
-            }
-            "deadping" => {
-                if let Some(ms) = self.time(name, value) {
-                    self.cfg.deadping_ms = ms;
-                    self.deadping_set = true;
-                    self.record(name, value);
-                }
-            }
-            "conn_logd_time" => {
-                if let Some(ms) = self.time(name, value) {
-                    if ms == 0 {
-                        self.bad_value(name, value, "conn_logd_time must be greater than 0");
-                    } else {
-                        self.cfg.conn_logd_time_ms = ms;
-                        self.record(name, value);
-                    }
-                }
-            }
-            "hopfudge" => {
-                let n = self.int(name, value);
-                match u32::try_from(n) {
-                    Ok(h) if h <= 255 => {
-                        self.cfg.hopfudge = h;
-                        self.record(name, value);
-                    }
-                    _ => self.bad_value(name, value, "hopfudge must be an integer from 0 to 255"),
-                }
-            }
-            "debug" => {
-                let n = self.int(name, value);
-                match u32::try_from(n) {
-                    Ok(level) if level <= 255 => {
-                        self.cfg.debug = level;
-                        self.record(name, value);
-                    }
-                    _ => self.bad_value(
-                        name,
-                        value,
-                        "the debug level must be an integer from 0 to 255",
-                    ),
-                }
-            }
-            "max_rexmit_delay" => {
-                let n = self.int(name, value);
-                match u64::try_from(n) {
-                    Ok(ms) if ms > 0 => {
-                        self.cfg.max_rexmit_delay_ms = ms;
-                        self.record(name, value);
-                    }
-                    _ => self.err(format!(
-                        "Invalid max_rexmit_delay time({value}) (a number of milliseconds > 0)"
-                    )),
-                }
-            }
-            "rtprio" => {
-                let n = self.int(name, value);
-                match u32::try_from(n) {
-                    Ok(prio) if (1..=99).contains(&prio) => self.cfg.rtprio = Some(prio),
-                    _ => self.err(format!("Illegal realtime priority [{value}] (1 to 99)")),
-                }
-            }
-            "compression_threshold" => {
-                let n = self.int(name, value);
-                if n > 0 {
-                    self.record(name, value);
-                    self.other(name, value);
-                } else {
-                    self.err(format!(
-                        "set_compression_threshold: compress_threshhold({value}) invalid (a number of KB > 0)"
-                    ));
-                }
-            }
-            "memreserve" => {
-                let n = self.int(name, value);
-                if n > 0 {
-                    self.record(name, value);
-                    self.other(name, value);
-                } else {
-                    self.bad_value(
-                        name,
-                        value,
-                        "memreserve must be a number of KB greater than 0",
+        }
+        self.record(name, value);
+    }
+
+    fn logfacility(&mut self, name: &str, value: &str) {
+        if SYSLOG_FACILITIES.contains(&value) {
+            self.cfg.logfacility = Some(value.to_string());
+            self.record(name, value);
+        } else {
+            self.err(format!("Log facility({value}) not valid"));
+        }
+    }
+
+    fn watchdog(&mut self, name: &str, value: &str) {
+        if self.watchdog_seen {
+            self.err("Watchdog device multiply specified.");
+        } else {
+            self.watchdog_seen = true;
+            self.cfg.watchdog = Some(super::bytes::to_path(value));
+            self.record(name, value);
+        }
+    }
+
+    fn compression(&mut self, name: &str, value: &str) {
+        if matches!(value, "zlib" | "bz2") {
+            self.record(name, value);
+            self.other(name, value);
+        } else {
+            self.err(format!(
+                "Compression module({value}) not found (zlib or bz2)"
+            ));
+        }
+    }
+
+    /// The boolean settings.
+    fn flag(&mut self, name: &str, value: &str) {
+        let Some(b) = self.boolean(name, value) else {
+            return;
+        };
+        match name {
+            "use_logd" => {
+                self.cfg.use_logd = Some(b);
+                if b {
+                    self.warn(
+                        "use_logd on: this daemon has no logging daemon (ha_logd); it writes \
+                         logfile, debugfile and syslog itself, as configured in ha.cf",
                     );
                 }
             }
-            "autojoin" => {
-                let mode = match value.to_ascii_lowercase().as_str() {
-                    "none" => AutoJoin::None,
-                    "other" => AutoJoin::Other,
-                    "any" => AutoJoin::Any,
-                    _ => {
-                        self.err(format!(
-                            "Invalid autojoin directive [{value}] (none, other or any)"
-                        ));
-                        return;
-                    }
-                };
-                self.cfg.autojoin = mode;
-                self.record(name, value);
-            }
-            "cluster" => {
-                self.cfg.cluster = value.to_string();
-                self.record(name, value);
-            }
-            "uuidfrom" => match value {
-                "file" | "nodename" => {
-                    self.cfg.uuid_from_nodename = value == "nodename";
-                    self.record(name, value);
+            "syslogmsgfmt" => self.cfg.syslogmsgfmt = b,
+            "log_badpack" => self.cfg.log_badpack = b,
+            "realtime" => self.cfg.realtime = b,
+            "coredumps" => self.cfg.coredumps = b,
+            "use_apphbd" => {
+                if b {
+                    self.warn(
+                        "use_apphbd on: this daemon does not register with apphbd; the line has \
+                         no effect",
+                    );
                 }
-                _ => self.err(format!(
-                    "Invalid uuidfrom directive [{value}] (file or nodename)"
-                )),
-            },
-            "hbgenmethod" => match value {
-                "file" | "time" => {
-                    self.cfg.generation_from_time = value == "time";
-                    self.record(name, value);
-                }
-                _ => self.err(format!(
-                    "Illegal hb generation method [{value}] (file or time)"
-                )),
-            },
-            "msgfmt" => match value {
-                "classic" | "netstring" => {
-                    self.cfg.msgfmt = if value == "classic" {
-                        MsgFmt::Classic
-                    } else {
-                        MsgFmt::Netstring
-                    };
-                    self.record(name, value);
-                }
-                _ => self.bad_value(
-                    name,
-                    value,
-                    "msgfmt must be 'classic' or 'netstring' (case-sensitive)",
-                ),
-            },
-            "udpport" => self.udpport(value),
-            "baud" => self.baud(value),
-            "logfile" => {
-                self.cfg.logfile = Some(PathBuf::from(value));
-                self.record(name, value);
-            }
-            "debugfile" => {
-                self.cfg.debugfile = Some(PathBuf::from(value));
-                self.record(name, value);
-            }
-            "logfacility" => {
-                if SYSLOG_FACILITIES.contains(&value) {
-                    self.cfg.logfacility = Some(value.to_string());
-                    self.record(name, value);
-                } else {
-                    self.err(format!("Log facility({value}) not valid"));
-                }
-            }
-            "coreroot" => {
-                self.cfg.coreroot = Some(PathBuf::from(value));
-                self.record(name, value);
-            }
-            "watchdog" => {
-                if self.watchdog_seen {
-                    self.err("Watchdog device multiply specified.");
-                } else {
-                    self.watchdog_seen = true;
-                    self.cfg.watchdog = Some(PathBuf::from(value));
-                    self.record(name, value);
-                }
-            }
-            "compression" => {
-                if matches!(value, "zlib" | "bz2") {
-                    self.record(name, value);
-                    self.other(name, value);
-                } else {
-                    self.err(format!(
-                        "Compression module({value}) not found (zlib or bz2)"
-                    ));
-                }
-            }
-            "use_logd"
-            | "syslogmsgfmt"
-            | "log_badpack"
-            | "realtime"
-            | "coredumps"
-            | "use_apphbd"
-            | "traditional_compression" => {
-                let Some(b) = self.boolean(name, value) else {
-                    return;
-                };
-                match name {
-                    "use_logd" => self.cfg.use_logd = Some(b),
-                    "syslogmsgfmt" => self.cfg.syslogmsgfmt = b,
-                    "log_badpack" => self.cfg.log_badpack = b,
-                    "realtime" => self.cfg.realtime = b,
-                    "coredumps" => self.cfg.coredumps = b,
-                    _ => self.other(name, value),
-                }
-                // use_apphbd is the one boolean 3.0.6 does not record.
-                if name != "use_apphbd" {
-                    self.record(name, value);
-                }
-            }
-            "crm" | "pacemaker" => self.crm(name, value),
-            "auto_failback" => self.auto_failback(value),
-            "nice_failback" => self.nice_failback(value),
-            "env" => match value.split_once('=') {
-                Some((var, val)) if !var.is_empty() => {
-                    self.cfg.env.push((var.to_string(), val.to_string()))
-                }
-                _ => self.err(format!(
-                    "set_env: invalid nvpair({value}) (expected NAME=value)"
-                )),
-            },
-            "crm_daemon_dir"
-            | "quorum_server"
-            | "crmd_spawns_pengine"
-            | "record_config_changes"
-            | "record_pengine_inputs"
-            | "enable_config_writes" => {
-                if name != "crm_daemon_dir"
-                    && name != "quorum_server"
-                    && self.boolean(name, value).is_none()
-                {
-                    return;
-                }
-                if PACEMAKER_ONLY.contains(&name) {
-                    self.warn(format!(
-                        "{name} only matters to Pacemaker or its quorum server; this daemon is Heartbeat \
-                         v1 only: accepted and ignored"
-                    ));
-                }
-                self.record(name, value);
                 self.other(name, value);
             }
-            "bcast" => self.bcast(value),
-            "serial" => self.serial(value),
-            "ping" | "ping6" => self.ping(name, value),
-            _ => self.illegal(name),
+            _ => self.other(name, value),
         }
+        // use_apphbd is the one boolean 3.0.6 does not record.
+        if name != "use_apphbd" {
+            self.record(name, value);
+        }
+    }
+
+    fn env(&mut self, value: &str) {
+        match value.split_once('=') {
+            Some((var, val)) if !var.is_empty() => {
+                self.cfg.env.push((var.to_string(), val.to_string()))
+            }
+            _ => self.err(format!(
+                "set_env: invalid nvpair({value}) (expected NAME=value)"
+            )),
+        }
+    }
+
+    /// Directives only Pacemaker or its quorum server read.
+    fn pacemaker_only(&mut self, name: &str, value: &str) {
+        if name != "crm_daemon_dir"
+            && name != "quorum_server"
+            && self.boolean(name, value).is_none()
+        {
+            return;
+        }
+        self.warn(format!(
+            "{name} only matters to Pacemaker or its quorum server; this daemon is Heartbeat \
+             v1 only: accepted and ignored"
+        ));
+        self.record(name, value);
+        self.other(name, value);
     }
 
     fn time(&mut self, name: &str, value: &str) -> Option<u64> {
@@ -1054,7 +1180,9 @@ impl Parser<'_> {
     }
 
     fn add_node(&mut self, value: &str) {
-        let node = value.to_ascii_lowercase();
+        // Any bytes, as 3.0.6 takes them (a Latin-1 host name): compared with `src` of
+        // packets and `uname -n`, so in its own canonical form (`bytes::canonical`).
+        let node = super::bytes::canonical(value).to_ascii_lowercase();
         if let Some(first) = self.node_lines.get(&node) {
             let first = *first;
             self.warn(format!(
@@ -1314,7 +1442,6 @@ impl Parser<'_> {
     }
 
     fn line_medium(&mut self, name: &str, rest: &str) {
-        let rest = rest.trim_end_matches(is_ws);
         let mut w = words(rest);
         let Some(first) = w.next() else {
             self.no_value(name);
@@ -1513,17 +1640,6 @@ impl Parser<'_> {
         self.add_medium("ping_group", rest, kind);
     }
 
-    fn whole_line(&mut self, name: &str, rest: &str) {
-        let rest = rest.trim_end_matches(is_ws);
-        match name {
-            "stonith" => self.stonith(rest),
-            "stonith_host" => self.stonith_host(rest),
-            "apiauth" => self.apiauth(rest),
-            "respawn" => self.client_child(rest, false),
-            _ => self.client_child(rest, true),
-        }
-    }
-
     fn stonith(&mut self, rest: &str) {
         let Some((device_type, config_file)) = first_word(rest) else {
             self.err("No Stonith type given (stonith <type> <config-file>)");
@@ -1547,7 +1663,7 @@ impl Parser<'_> {
             );
             return;
         };
-        let host = host.to_ascii_lowercase();
+        let host = super::bytes::canonical(host).to_ascii_lowercase();
         if host != "*" && host != self.node_name {
             // A line for another host: 3.0.6 ignores it without looking further.
             return;
@@ -1576,6 +1692,15 @@ impl Parser<'_> {
             return;
         }
         let path = command.split(is_ws).next().unwrap_or_default().to_string();
+        let program = path.rsplit('/').next().unwrap_or_default();
+        if API_CLIENT_PROGRAMS.contains(&program) {
+            self.warn(format!(
+                "{} {user} {command}: {program} is a client of Heartbeat's API, which this daemon \
+                 does not serve (its only API clients, ipfail and dopd, are built in): it will \
+                 be started and fail to sign on",
+                if failfast { "failfast" } else { "respawn" }
+            ));
+        }
         self.cfg.clients.push(ClientChild {
             line: self.line,
             user: user.to_string(),
@@ -1631,6 +1756,14 @@ impl Parser<'_> {
             }
         }
         if let Some(entry) = parsed {
+            if !BUILTIN_CLIENTS.contains(&entry.client.as_str()) {
+                self.warn(format!(
+                    "apiauth {rest}: this daemon does not serve Heartbeat's client API (its only \
+                     API clients, ipfail and dopd, are built in), so the line has no effect; \
+                     cl_status, hb_standby and hb_takeover use its control socket, open to root, \
+                     the daemon's user and group haclient"
+                ));
+            }
             self.cfg.apiauth.push(entry);
             return;
         }
@@ -1684,6 +1817,24 @@ impl Parser<'_> {
         }
         let keepalive = self.cfg.keepalive_ms;
         let deadtime = self.cfg.deadtime_ms;
+        if self.warntime_set && self.cfg.warntime_ms >= deadtime {
+            let line = self
+                .cfg
+                .directive_lines
+                .get("warntime")
+                .copied()
+                .unwrap_or(0);
+            self.push(
+                Severity::Warning,
+                line,
+                format!(
+                    "warntime [{} ms] is not below deadtime [{deadtime} ms]: a late node is \
+                     declared dead before any 'Late heartbeat' warning (Heartbeat 3.0.6 accepts \
+                     this silently)",
+                    self.cfg.warntime_ms
+                ),
+            );
+        }
         if deadtime <= keepalive.saturating_mul(2) {
             self.err(format!(
                 "Dead time [{deadtime}] is too small compared to keeplive [{keepalive}]"
@@ -1740,11 +1891,28 @@ impl Parser<'_> {
             }
         }
         if self.cfg.autojoin != AutoJoin::None {
+            // 3.0.6's lines, at the line that set autojoin (so --check names it).
+            let line = self
+                .cfg
+                .directive_lines
+                .get("autojoin")
+                .copied()
+                .unwrap_or(0);
             if self.manage_resources {
-                self.err("R1 style resource management conflicts with  autojoin set");
-                self.err("You need either unset autojoin or enable crm");
+                for m in [
+                    "R1 style resource management conflicts with  autojoin set",
+                    "You need either unset autojoin or enable crm",
+                ] {
+                    self.push(Severity::Error, line, m.into());
+                }
             } else {
-                self.err("autojoin other/any is not supported: this daemon only knows the nodes declared in ha.cf");
+                self.push(
+                    Severity::Error,
+                    line,
+                    "autojoin other/any is not supported: this daemon only knows the nodes \
+                     declared in ha.cf"
+                        .into(),
+                );
             }
         }
     }

@@ -162,7 +162,9 @@ pub fn parse_report(
         let Some(node_word) = words.next() else {
             continue;
         };
-        let node = node_word.to_ascii_lowercase();
+        // Names and keys are compared with the same bytes from packets: each in its own
+        // canonical form, whatever else the file holds (`bytes::canonical`).
+        let node = super::bytes::canonical(node_word).to_ascii_lowercase();
         let mut line_ok = true;
         if !nodes.contains(&node) {
             diags.push(Diagnostic::error(
@@ -174,7 +176,7 @@ pub fn parse_report(
         }
         let mut resources = Vec::new();
         for word in words {
-            match parse_resource(word) {
+            match parse_resource(&super::bytes::canonical(word)) {
                 Ok(r) => resources.push(r),
                 Err(why) => {
                     diags.push(Diagnostic::error(path, line, why));
@@ -194,6 +196,7 @@ pub fn parse_report(
             }
             continue;
         }
+        // A key in any bytes (Latin-1, EUC-KR) names the group on the wire as they are.
         let key = resources[0].spec.clone();
         if let Some(first) = keys.get(&key) {
             diags.push(Diagnostic::error(
@@ -247,22 +250,30 @@ pub fn parse_report(
     }
 }
 
-/// The messages for a missing haresources file, worded as 3.0.6.
-pub fn cannot_open(path: &Path) -> Vec<Diagnostic> {
+/// The messages for a haresources file that cannot be read, worded as 3.0.6. The sample is
+/// suggested only when there is no file at all: a file that exists is the user's.
+pub fn cannot_open(path: &Path, why: super::Missing<'_>) -> Vec<Diagnostic> {
     let file = path.display();
-    vec![
-        Diagnostic::error(path, 0, format!("Cannot open resources file [{file}]")),
-        Diagnostic::info(
+    match why {
+        super::Missing::NotFound => vec![
+            Diagnostic::error(path, 0, format!("Cannot open resources file [{file}]")),
+            Diagnostic::info(
+                path,
+                0,
+                format!("An annotated sample {file} file is provided in the documentation."),
+            ),
+            Diagnostic::info(
+                path,
+                0,
+                format!("Please copy it to {file}, read it, customize it, and try again."),
+            ),
+        ],
+        super::Missing::Unreadable(reason) => vec![Diagnostic::error(
             path,
             0,
-            format!("An annotated sample {file} file is provided in the documentation."),
-        ),
-        Diagnostic::info(
-            path,
-            0,
-            format!("Please copy it to {file}, read it, customize it, and try again."),
-        ),
-    ]
+            format!("Cannot open resources file [{file}]: {reason}"),
+        )],
+    }
 }
 
 #[cfg(test)]
@@ -472,12 +483,87 @@ mod tests {
 
     #[test]
     fn cannot_open_wording() {
-        let d = cannot_open(Path::new(P));
+        let d = cannot_open(Path::new(P), crate::config::Missing::NotFound);
         assert_eq!(
             d[0].message,
             "Cannot open resources file [/etc/ha.d//haresources]"
         );
         assert_eq!(d[0].severity, Severity::Error);
         assert_eq!(d.len(), 3);
+    }
+
+    #[test]
+    fn an_existing_unreadable_file_is_never_to_be_replaced_by_the_sample() {
+        let d = cannot_open(
+            Path::new(P),
+            crate::config::Missing::Unreadable("Permission denied (os error 13)"),
+        );
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            d[0].message,
+            "Cannot open resources file [/etc/ha.d//haresources]: Permission denied (os error 13)"
+        );
+        assert!(!d.iter().any(|d| d.message.contains("copy")));
+    }
+
+    fn decoded(bytes: &[u8]) -> String {
+        crate::config::bytes::decode(bytes)
+    }
+
+    #[test]
+    fn legacy_encoded_comments_and_arguments_pass_byte_for_byte() {
+        // EUC-KR comment, Latin-1 argument, Shift-JIS argument whose trail byte is a backslash.
+        let text = decoded(
+            b"# \xb5\xce \xb3\xeb\xb5\xe5\nalice Marker::svcA Filesystem::/dev/sdb1::/d\xe9p\xf4t::ext3 \
+              Marker::\x95\x5c::x\n",
+        );
+        let g = ok(&text);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].line, 2);
+        let fs = &g[0].resources[1];
+        assert_eq!(fs.script, "Filesystem");
+        assert_eq!(
+            crate::config::bytes::encode(&fs.args[1]),
+            b"/d\xe9p\xf4t".to_vec()
+        );
+        assert_eq!(
+            crate::config::bytes::encode(&g[0].resources[2].args[0]),
+            b"\x95\x5c".to_vec()
+        );
+    }
+
+    #[test]
+    fn a_shift_jis_character_ending_in_0x5c_at_the_end_of_a_line_continues_it_as_in_3_0_6() {
+        // 3.0.6 reads bytes: the trail byte 0x5C of "表" is a backslash to it too.
+        let g = ok(&decoded(b"alice Marker::a Marker::\x95\x5c\n Marker::b\n"));
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].resources.len(), 3);
+        assert_eq!(
+            crate::config::bytes::encode(&g[0].resources[1].args[0]),
+            b"\x95"
+        );
+    }
+
+    #[test]
+    fn a_group_key_and_node_in_any_bytes_are_read_as_3_0_6_reads_them() {
+        // Latin-1 key and node name; and in the same (non-UTF-8) file a UTF-8 key, which
+        // must equal the same bytes arriving alone in a packet.
+        let nodes = vec![
+            "alice".to_string(),
+            crate::config::bytes::decode(b"caf\xe9"),
+        ];
+        let text = decoded(b"alice Marker::caf\xe9 Marker::b\nCAF\xe9 Marker::\xc3\xa9t\xc3\xa9\n");
+        let (g, diags) = parse_report(&text, Path::new(P), &nodes);
+        assert!(diags.is_empty(), "{diags:?}");
+        let g = g.expect("groups");
+        assert_eq!(g.len(), 2);
+        assert_eq!(crate::config::bytes::encode(g[0].key()), b"Marker::caf\xe9");
+        assert_eq!(g[1].node, nodes[1]);
+        assert_eq!(g[1].key(), "Marker::été");
+        // A duplicate legacy key is shown escaped, never garbled.
+        let text = decoded(b"alice Marker::caf\xe9\nalice Marker::caf\xe9\n");
+        let (_, diags) = parse_report(&text, Path::new(P), &nodes);
+        let shown = diags[0].to_string();
+        assert!(shown.contains("[Marker::caf\\xe9]"), "{shown}");
     }
 }

@@ -12,6 +12,7 @@ use nix::sys::socket::{
 };
 
 use crate::config::MediumKind;
+use crate::wire::messages::{some, Message, PingEcho};
 use crate::wire::{Authenticator, Msg};
 
 const ICMP_ECHO_REPLY: u8 = 0;
@@ -143,11 +144,12 @@ impl PingMedium {
         auth: &Authenticator,
         inner_auth: bool,
     ) -> io::Result<()> {
-        let mut m = Msg::new();
-        m.add_str("t", "NS_st")
-            .add_str("st", "ping")
-            .add_str("info", if self.group { "ping_group" } else { "ping" })
-            .add_str("src", &self.node)
+        let mut m = Message::from(PingEcho {
+            st: some("ping"),
+            info: some(if self.group { "ping_group" } else { "ping" }),
+        })
+        .emit();
+        m.add_str("src", &self.node)
             .add_str("ts", status.get_str("ts").unwrap_or("0"));
         if inner_auth {
             auth.add_inner_auth(&mut m);

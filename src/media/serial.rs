@@ -11,7 +11,6 @@
 //! * [`LineLock`] (`lock`): `LCK..<name>` lock files.
 //! * [`ReopenPolicy`]: the long-lived per-link state across reopenings: when to try again and
 //!   what to log (rate-limited).
-//! * `relay`: a fault-injecting null-modem made of two pty pairs, for tests.
 //!
 //! # The line lock is held while the port is open
 //!
@@ -85,7 +84,6 @@
 
 pub mod framer;
 pub mod lock;
-pub mod relay;
 
 pub use framer::{FramerStats, SerialFramer, MAXMSG};
 pub use lock::{LineLock, LockError, DEFAULT_LOCK_DIR};

@@ -1,28 +1,37 @@
 //! The single-threaded mio loop: the only place where sockets, signals and the clock meet
 //! the cluster state machine.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::{Events, Poll, Token};
 
-use super::cli::{self, Options};
-use super::clients::Clients;
-use super::control::{ControlServer, Reply, Request, Which};
-use super::fifo::FifoReader;
-use super::hooks::Hooks;
-use super::links::Link;
-use super::paths::Paths;
-use super::script_env;
-use super::scripts::{self, ChildPool, ExitKind};
-use super::signals::{Signal, Signals};
-use super::watchdog::{self, Watchdog};
-use super::{daemon, log as hblog, notify, pidfile, state};
+use super::children::clients::Clients;
+use super::children::hooks::Hooks;
+use super::children::outdate::OutdateRuns;
+use super::children::script_env;
+use super::children::scripts::{self, ChildPool, ExitKind};
+use super::control::fifo::FifoReader;
+use super::control::{ConnId, ControlServer, Reply, Request};
+use super::links::{Encoded, Link};
+use super::log_setup::{daemon_log_config, log_diagnostic};
+use super::options::{Options, METRICS_FILE_INTERVAL_MS};
+use super::os::paths::Paths;
+use super::os::signals::{Signal, Signals};
+use super::os::timer::{self, Clock, DeadlineTimer};
+use super::os::watchdog::Watchdog;
+use super::{log as hblog, os::daemon, os::notify, os::pidfile, os::state};
+use crate::cluster::clients::dopd::DopdAction;
+use crate::cluster::clients::ipfail::is_ipfail_program;
 use crate::cluster::resources::{Op as ResourceOp, ResourceManager, ScriptResult};
-use crate::cluster::{Cluster, ClusterAction, Identity, LogLevel, Membership, Now, Params};
+use crate::cluster::{
+    Admin, AdminOutcome, Cluster, ClusterAction, Identity, LogLevel, Membership, Now, Params,
+    Transmit,
+};
 use crate::config::Resource;
 use crate::config::{Config, MsgFmt};
 use crate::media::udp::{self, OpenOptions};
+use crate::status::ops::{self, OpsStats, Overview};
 use crate::status::{ClusterView, RSC_NONE};
 use crate::wire::Authenticator;
 use std::os::unix::fs::PermissionsExt;
@@ -33,6 +42,8 @@ const SIGNAL_TOKEN: Token = Token(0);
 const CONTROL_TOKEN: Token = Token(1);
 /// The FIFO scripts write cluster messages into.
 const FIFO_TOKEN: Token = Token(2);
+/// The deadline timer (a timerfd): it only wakes the loop, whose turn then does what is due.
+const TIMER_TOKEN: Token = Token(3);
 /// Resource scripts' output pipes use tokens from here (below the control connections).
 const CHILD_BASE: usize = 1 << 20;
 const CONTROL_CONN_BASE: usize = 1 << 24;
@@ -40,25 +51,12 @@ const CONTROL_CONN_BASE: usize = 1 << 24;
 const HOOK_BASE: usize = 1 << 23;
 /// Medium i listens on Token(MEDIA_BASE + i).
 const MEDIA_BASE: usize = 16;
+/// What hb_standby / hb_takeover tell the user in legacy mode, where they move nothing.
+const LEGACY_NOOP: &str = "note: auto_failback legacy (no auto_failback line in ha.cf): \
+    standby and takeover requests move nothing in this mode, as in 3.0.6 (the log says \
+    \"Standby mode only implemented when nice_failback on\"); set auto_failback on or off";
 /// Largest datagram we read (3.0.6 refuses messages of 256 KiB and more).
 const RECV_BUF: usize = 256 * 1024;
-
-struct Clock {
-    start: Instant,
-}
-
-impl Clock {
-    fn now(&self) -> Now {
-        let unix_secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        Now {
-            mono_ms: self.start.elapsed().as_millis() as u64,
-            unix_secs,
-        }
-    }
-}
 
 fn open_links(cfg: &Config, opts: &Options) -> Result<Vec<Link>, String> {
     let udp = OpenOptions {
@@ -79,10 +77,38 @@ fn open_links(cfg: &Config, opts: &Options) -> Result<Vec<Link>, String> {
         .collect()
 }
 
-fn read_loadavg() -> Option<String> {
-    std::fs::read_to_string("/proc/loadavg")
+/// `/proc/loadavg`'s line, reread from the start of the open file (no open per read).
+fn read_loadavg(file: &Option<std::fs::File>) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    let f = file.as_ref()?;
+    let mut buf = [0u8; 128];
+    let n = f.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n])
         .ok()
         .map(|s| s.trim().to_string())
+}
+
+/// The deadline timer in the poll set; without it the loop falls back to poll's timeout.
+fn open_timer(poll: &Poll) -> Option<DeadlineTimer> {
+    let made = DeadlineTimer::new().and_then(|t| {
+        poll.registry()
+            .register(
+                &mut mio::unix::SourceFd(&t.raw_fd()),
+                TIMER_TOKEN,
+                mio::Interest::READABLE,
+            )
+            .map(|_| t)
+    });
+    match made {
+        Ok(t) => Some(t),
+        Err(e) => {
+            hblog::emit(
+                LogLevel::Error,
+                &format!("cannot create the deadline timer: {e}; using poll's timeout"),
+            );
+            None
+        }
+    }
 }
 
 fn seed() -> u64 {
@@ -102,8 +128,6 @@ fn seed() -> u64 {
 }
 
 struct Daemon {
-    /// Signs what goes out on serial lines (classic form).
-    auth: Authenticator,
     opts: Options,
     node: String,
     cfg: Config,
@@ -112,6 +136,11 @@ struct Daemon {
     /// Membership and resource manager: everything but I/O.
     cluster: Cluster,
     clock: Clock,
+    /// Wakes the loop at the next deadline, to the nanosecond; None if it could not be made
+    /// (logged), then poll's millisecond timeout does it.
+    timer: Option<DeadlineTimer>,
+    /// `/proc/loadavg`, kept open and reread in place.
+    loadavg: Option<std::fs::File>,
     last_loadavg: u64,
     exit: Option<u8>,
     /// `cl_status`'s socket; None if it could not be opened (logged).
@@ -128,23 +157,44 @@ struct Daemon {
     hooks: Hooks,
     /// The service manager's watchdog (`WATCHDOG_USEC`), pinged from the loop's timer.
     sd_watchdog: Option<notify::Watchdog>,
+    /// The built-in dopd's `drbdadm outdate` runs, and the control connections of
+    /// `drbd-peer-outdater` waiting for their answer (by request number).
+    outdates: OutdateRuns,
+    outdate_conns: std::collections::BTreeMap<u64, ConnId>,
+    /// Counters and takeover times for `hb_status` and the metrics.
+    ops: OpsStats,
+    /// `--metrics-file`: the textfile-collector file and when it is next written.
+    metrics_file: Option<(PathBuf, u64)>,
 }
 
-/// Run the daemon until it stops; the exit code.
+/// Run the daemon until it stops; the exit code. Every log line is written when it returns.
 pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
+    let code = run_daemon(opts, node, cfg);
+    hblog::flush();
+    code
+}
+
+fn run_daemon(opts: &Options, node: String, cfg: Config) -> u8 {
     let pid = std::process::id();
-    // Without CAP_SYS_RESOURCE only the 15-character thread name changes; not worth a line.
+    // Without CAP_SYS_RESOURCE the title stays the command line we were started with; the
+    // process name is always `heartbeat` (the executable's name), as with 3.0.6.
     let _ = daemon::set_process_title(daemon::MASTER_TITLE);
     hblog::emit(
         LogLevel::Info,
         &format!("heartbeat: version {}", super::VERSION),
     );
     if cfg.hacf.realtime && opts.realtime {
+        // Before the switch, so the writer thread stays at normal priority.
+        hblog::write_files_in_background();
         daemon::lock_memory_and_realtime(cfg.hacf.rtprio);
     }
-    let clock = Clock {
-        start: Instant::now(),
-    };
+    daemon::set_coredumps(cfg.hacf.coredumps);
+    // `env NAME=value`: HA_NAME in the daemon's own environment, as 3.0.6's setenv, so that
+    // every child has it (respawn clients, hooks, scripts), byte for byte.
+    for (name, value) in &cfg.hacf.env {
+        std::env::set_var(format!("HA_{name}"), crate::config::bytes::to_os(value));
+    }
+    let clock = Clock::start();
     let statedir = &opts.paths.statedir;
     let generation = match state::next_generation(
         statedir,
@@ -268,14 +318,35 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
     // The resource manager (legacy or negotiated); None with `-M`.
     let rm = resource_manager(opts, &cfg, &node);
     let mut cluster = Cluster::new(now, membership, rm);
+    cluster.set_stonith(
+        now,
+        super::children::stonith::device(cfg.hacf.stonith.as_ref()),
+    );
     for (i, l) in links.iter().enumerate() {
         cluster.set_own_link(now, i, l.own_side_up());
     }
-    let auth = Authenticator::new(cfg.authkeys.clone());
-    let clients = Clients::new(&cfg.hacf.clients);
-    let node_name = node.clone();
+    // `respawn` of ipfail (links.md 4.5) or dopd runs built in: no child process.
+    let is_dopd = |c: &crate::config::hacf::ClientChild| {
+        std::path::Path::new(&c.path).file_name() == Some(std::ffi::OsStr::new("dopd"))
+    };
+    let is_ipfail =
+        |c: &crate::config::hacf::ClientChild| !c.failfast && is_ipfail_program(&c.path);
+    let (builtin, children): (Vec<_>, Vec<_>) = cfg
+        .hacf
+        .clients
+        .iter()
+        .cloned()
+        .partition(|c| is_ipfail(c) || is_dopd(c));
+    if builtin.iter().any(is_ipfail) {
+        cluster.enable_ipfail();
+    }
+    if let Some(d) = builtin.iter().find(|c| is_dopd(c)) {
+        cluster.enable_dopd_as(&d.path);
+    }
+    let clients = Clients::new(&children);
+    let links_len = links.len();
+    let timer = open_timer(&poll);
     let mut d = Daemon {
-        auth,
         opts: opts.clone(),
         node,
         cfg,
@@ -283,6 +354,8 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         links,
         cluster,
         clock,
+        timer,
+        loadavg: std::fs::File::open("/proc/loadavg").ok(),
         last_loadavg: 0,
         exit: None,
         control,
@@ -290,10 +363,15 @@ pub fn run(opts: &Options, node: String, cfg: Config) -> u8 {
         watchdog,
         clients,
         children: ChildPool::new(CHILD_BASE),
-        hooks: Hooks::new(&opts.paths, &node_name, opts.manage_resources, HOOK_BASE),
+        hooks: Hooks::new(&opts.paths, HOOK_BASE),
         sd_watchdog: notify::Watchdog::from_env(Instant::now()),
+        outdates: OutdateRuns::default(),
+        outdate_conns: Default::default(),
+        ops: OpsStats::new(now.mono_ms, links_len),
+        metrics_file: opts.metrics_file.clone().map(|p| (p, 0)),
     };
     d.refresh_loadavg(now);
+    d.read_test_opts();
     d.drain();
     // Up for the service manager once the media are open; comm-up may take initdead.
     notify::ready();
@@ -383,17 +461,7 @@ impl Daemon {
             if let Some(code) = self.exit {
                 return code;
             }
-            let now = self.clock.now();
-            let mut timeout = self
-                .next_timer()
-                .map(|t| Duration::from_millis(t.saturating_sub(now.mono_ms)));
-            if let Some(d) = self.control.as_ref().and_then(|c| c.next_deadline()) {
-                let left = d.saturating_duration_since(Instant::now());
-                timeout = Some(timeout.map_or(left, |t| t.min(left)));
-            }
-            if let Some(w) = &self.sd_watchdog {
-                timeout = w.fold_timeout(timeout, Instant::now());
-            }
+            let timeout = self.arm_next_deadline();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != ErrorKind::Interrupted {
                     hblog::emit(LogLevel::Error, &format!("poll failed: {e}"));
@@ -408,6 +476,11 @@ impl Daemon {
                         }
                     }
                     FIFO_TOKEN => self.on_fifo(),
+                    TIMER_TOKEN => {
+                        if let Some(t) = self.timer.as_mut() {
+                            t.fired();
+                        }
+                    }
                     t if self.control.as_ref().is_some_and(|c| c.owns(t)) => self.on_control(t),
                     t if self.hooks.owns(t) => self.hooks.on_readable(self.poll.registry(), t),
                     t if self.children.owns(t) => {
@@ -440,29 +513,110 @@ impl Daemon {
             self.hooks.enforce_timeouts(Instant::now());
             self.drain();
             if let Some(c) = self.control.as_mut() {
-                c.expire(Instant::now());
+                for conn in c.expire(Instant::now()) {
+                    if self.outdate_conns.remove(&conn.number()).is_some() {
+                        self.cluster.dopd_request_gone(conn.number());
+                    }
+                }
             }
             if let Some(w) = self.sd_watchdog.as_mut() {
                 w.poll(Instant::now());
             }
+            self.write_metrics_file();
         }
     }
 
-    /// The earliest moment the cluster or a medium needs attention.
+    /// The next deadline of anything (cluster, media, scripts, control connections, the
+    /// service manager's watchdog), armed on the timer; the poll timeout to use (None with
+    /// a working timer: it alone wakes us).
+    fn arm_next_deadline(&mut self) -> Option<Duration> {
+        let mut at: Option<u64> = self.next_timer().map(|ms| self.clock.instant_of(ms));
+        let mut consider = |t: u64| at = Some(at.map_or(t, |a| a.min(t)));
+        if let Some(d) = self.control.as_ref().and_then(|c| c.next_deadline()) {
+            consider(self.clock.instant_of_std(d));
+        }
+        if let Some(w) = &self.sd_watchdog {
+            consider(self.clock.instant_of_std(w.deadline()));
+        }
+        let armed = match self.timer.as_mut().map(|t| t.set(at)) {
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
+                hblog::emit(
+                    LogLevel::Error,
+                    &format!("cannot arm the deadline timer: {e}; using poll's timeout"),
+                );
+                self.timer = None;
+                false
+            }
+            None => false,
+        };
+        if armed {
+            return None;
+        }
+        let now = timer::monotonic_ns();
+        at.map(|t| Duration::from_nanos(t.saturating_sub(now)))
+    }
+
+    /// `--metrics-file`: rewrite it (a temporary file renamed over it) when due.
+    fn write_metrics_file(&mut self) {
+        let now = self.clock.now().mono_ms;
+        let Some((path, due)) = self.metrics_file.as_mut() else {
+            return;
+        };
+        if now < *due {
+            return;
+        }
+        *due = now + METRICS_FILE_INTERVAL_MS;
+        let path = path.clone();
+        let text = self.metrics();
+        if let Err(e) = super::os::metrics_file::write_atomically(&path, &text) {
+            hblog::emit(
+                LogLevel::Warn,
+                &format!("Cannot write metrics file {}: {e}", path.display()),
+            );
+        }
+    }
+
+    fn overview(&self) -> Overview {
+        Overview::build(
+            &self.cluster,
+            &self.cfg,
+            &self.ops,
+            super::VERSION_STRING,
+            self.opts.manage_resources,
+            self.clock.now().mono_ms,
+        )
+    }
+
+    fn metrics(&self) -> String {
+        ops::metrics_text(&self.cluster, &self.cfg, &self.ops, &self.overview())
+    }
+
+    /// The earliest moment (cluster ms) the cluster, a medium, a script's time limit or the
+    /// metrics file needs attention.
     fn next_timer(&self) -> Option<u64> {
         let media = self.links.iter().filter_map(Link::next_timer);
-        let now = self.clock.now().mono_ms;
         let children = self
             .children
             .next_deadline()
             .into_iter()
             .chain(self.hooks.next_deadline())
-            .map(|d| now + d.saturating_duration_since(Instant::now()).as_millis() as u64);
+            .min()
+            .map(|d| {
+                let now = self.clock.now().mono_ms;
+                // Rounded up: the limit is enforced once it has passed.
+                now + d
+                    .saturating_duration_since(Instant::now())
+                    .as_micros()
+                    .div_ceil(1000) as u64
+            });
+        let metrics = self.metrics_file.as_ref().map(|(_, due)| *due);
         self.cluster
             .poll_timeout()
             .into_iter()
             .chain(media)
             .chain(children)
+            .chain(metrics)
             .min()
     }
 
@@ -495,29 +649,32 @@ impl Daemon {
                     Some(v) => Reply::View(v),
                     None => Reply::Closed,
                 },
-                Request::Standby(w) | Request::Takeover(w) if self.cluster.manages_resources() => {
-                    // What hb_standby / hb_takeover write into 3.0.6's FIFO.
-                    let mut m = crate::wire::Msg::new();
-                    if matches!(req, Request::Standby(_)) {
-                        let set = if w == Which::Failback {
-                            "foreign"
-                        } else {
-                            w.as_str()
-                        };
-                        m.add_str("t", "ask_resources")
-                            .add_str("rsc_hold", set)
-                            .add_str("info", "me");
+                Request::Overview => Reply::Text(self.overview().to_json()),
+                Request::Metrics => Reply::Text(self.metrics()),
+                Request::Outdate { peer, resource, .. } => {
+                    if !self.cluster.is_comm_up() {
+                        Reply::Closed
                     } else {
-                        m.add_str("t", "hb_takeover")
-                            .add_str("rsc_hold", w.as_str());
+                        self.outdate_conns.insert(conn.number(), conn);
+                        let now = self.clock.now();
+                        self.cluster
+                            .dopd_request(now, conn.number(), &peer, &resource);
+                        self.drain();
+                        continue;
                     }
-                    // Sent, and handled by this node too.
-                    let now = self.clock.now();
-                    self.cluster.send_message(now, m);
-                    Reply::Done
                 }
-                Request::Standby(_) | Request::Takeover(_) => {
-                    Reply::Error("this node manages no resources (started with -M)".into())
+                Request::Standby(w) | Request::Takeover(w) => {
+                    let req = if matches!(req, Request::Standby(_)) {
+                        Admin::Standby(w)
+                    } else {
+                        Admin::Takeover(w)
+                    };
+                    let now = self.clock.now();
+                    match self.cluster.handle_admin(now, req) {
+                        Ok(AdminOutcome::NoEffectInLegacyMode) => Reply::Note(LEGACY_NOOP.into()),
+                        Ok(AdminOutcome::Sent) => Reply::Done,
+                        Err(e) => Reply::Error(e.to_string()),
+                    }
                 }
             };
             if let Some(ctl) = self.control.as_mut() {
@@ -536,13 +693,23 @@ impl Daemon {
             .opts
             .manage_resources
             .then(|| self.cluster.rscstatus().unwrap_or(RSC_NONE));
-        Some(ClusterView::build(
+        let mut view = ClusterView::build(
             self.cluster.membership(),
             &self.cfg.hacf,
             super::VERSION_STRING,
             rscstatus,
             hblog::debug_level(),
-        ))
+        );
+        // The built-in clients are this node's API clients (`clientstatus <me> ipfail`); the
+        // peers' are what they said (`clientstatus <peer> ipfail`).
+        for (node, client, online) in self.cluster.client_statuses() {
+            view.clients.push(crate::status::ClientView {
+                node,
+                client,
+                status: if online { "online" } else { "offline" }.into(),
+            });
+        }
+        Some(view)
     }
 
     fn read_medium(&mut self, i: usize, buf: &mut [u8]) {
@@ -552,6 +719,7 @@ impl Daemon {
             l.on_ready(self.poll.registry(), now.mono_ms, buf, &mut packets);
         }
         for p in packets {
+            self.ops.received(i);
             self.cluster.handle_datagram(now, i, &p);
             self.drain();
         }
@@ -559,7 +727,7 @@ impl Daemon {
 
     fn refresh_loadavg(&mut self, now: Now) {
         if now.mono_ms >= self.last_loadavg + 1000 || self.last_loadavg == 0 {
-            if let Some(l) = read_loadavg() {
+            if let Some(l) = read_loadavg(&self.loadavg) {
                 self.cluster.set_load_average(&l);
             }
             self.last_loadavg = now.mono_ms.max(1);
@@ -569,25 +737,61 @@ impl Daemon {
     /// Carry out everything the state machine asked for.
     fn drain(&mut self) {
         while let Some(a) = self.cluster.poll_action() {
+            let now = self.clock.now();
+            self.ops.on_action(now.mono_ms, now.unix_secs, &a);
+            if let ClusterAction::RunScript {
+                job, resource, op, ..
+            } = &a
+            {
+                let group = ops::group_of(&self.cfg.groups, &resource.spec).unwrap_or("");
+                self.ops
+                    .script_started(now.mono_ms, now.unix_secs, *job, group, *op);
+            }
             match a {
-                ClusterAction::Send(bytes) => {
-                    if watchdog::is_status(&bytes) {
+                ClusterAction::Transmit(t) => {
+                    if t.is_status() {
                         if let Some(w) = self.watchdog.as_mut() {
                             w.tickle();
                         }
                     }
-                    self.send(&bytes)
+                    self.send(&t)
                 }
                 ClusterAction::Log(level, text) => hblog::emit(level, &text),
-                ClusterAction::RunScript { job, resource, op } => {
-                    self.run_script(job, &resource, op)
-                }
+                ClusterAction::ClientLog {
+                    client,
+                    level,
+                    text,
+                } => hblog::emit_as(Some(&client), level, &text),
+                ClusterAction::RunScript {
+                    job,
+                    resource,
+                    op,
+                    time_limit_ms,
+                } => self.run_script(job, &resource, op, time_limit_ms),
                 ClusterAction::RunHook {
                     job,
                     name,
                     arg,
                     env,
-                } => self.run_hook(job, &name, &arg, env),
+                    time_limit_ms,
+                } => self.run_hook(job, &name, &arg, env, time_limit_ms),
+                ClusterAction::Notify(n) => self.hooks.push(n),
+                ClusterAction::RunStonith {
+                    job,
+                    op,
+                    args,
+                    time_limit_ms,
+                } => {
+                    let spec = super::children::stonith::job(job, &op, args, time_limit_ms);
+                    if let Err(f) = self
+                        .children
+                        .spawn(self.poll.registry(), spec, Instant::now())
+                    {
+                        let now = self.clock.now();
+                        let r = ScriptResult::Failed(format!("{:?}", f.exit));
+                        self.cluster.script_done(now, job, r);
+                    }
+                }
                 ClusterAction::CommUp => {
                     notify::status(&format!("Communication up; {} is active", self.node));
                     self.clients.start_all();
@@ -600,28 +804,50 @@ impl Daemon {
                     );
                     self.exit = Some(0);
                 }
-                ClusterAction::NodeStatus(node, st) => {
-                    let a = crate::cluster::Action::NodeStatus(node, st);
-                    self.hooks.on_action(&a, &self.cfg.hacf.nodes);
-                }
-                ClusterAction::NodeDead(node) => {
-                    let a = crate::cluster::Action::NodeDead(node);
-                    self.hooks.on_action(&a, &self.cfg.hacf.nodes);
-                }
-                ClusterAction::Delivered(from, msg) => {
-                    let a = crate::cluster::Action::Deliver(from, msg);
-                    self.hooks.on_action(&a, &self.cfg.hacf.nodes);
-                }
-                ClusterAction::Sent(msg) => self.hooks.on_own_message(&msg, &self.cfg.hacf.nodes),
-                ClusterAction::NodeReturned(_) | ClusterAction::NodeRestarted(_) => {}
+                ClusterAction::NodeStatus(..)
+                | ClusterAction::NodeDead(_)
+                | ClusterAction::NodeReturned(_)
+                | ClusterAction::NodeRestarted(_)
+                | ClusterAction::LinkStatus { .. } => {}
             }
+        }
+        if self.drain_dopd() {
+            // An outdate that could not start was answered: its message is queued.
+            self.drain();
+            return;
         }
         self.pump_hooks();
     }
 
-    /// Queue link changes, then start the next rc.d hook if nothing else runs.
+    /// Carry out the built-in dopd's requests: answer waiting outdaters, start outdate runs.
+    /// True if the cluster was given something (an outdate's immediate end).
+    fn drain_dopd(&mut self) -> bool {
+        let mut fed = false;
+        while let Some(a) = self.cluster.poll_dopd() {
+            match a {
+                DopdAction::Answer { request, code } => {
+                    if let Some(conn) = self.outdate_conns.remove(&request) {
+                        if let Some(ctl) = self.control.as_mut() {
+                            ctl.respond(conn, Reply::Code(code));
+                        }
+                    }
+                    self.cluster.dopd_request_gone(request);
+                }
+                DopdAction::RunOutdate { job, resource } => {
+                    if let Some(end) = self.outdates.start(job, &resource) {
+                        let now = self.clock.now();
+                        self.cluster.outdate_done(now, job, end);
+                        fed = true;
+                    }
+                }
+                DopdAction::Send(_) | DopdAction::Log(..) => {}
+            }
+        }
+        fed
+    }
+
+    /// Start the next rc.d hook if nothing else runs.
     fn pump_hooks(&mut self) {
-        self.hooks.check_links(self.cluster.membership());
         let busy = self.children.running() > 0;
         let env = || {
             let mut env = script_env::base(
@@ -641,7 +867,7 @@ impl Daemon {
 
     /// Start a resource script; results known at once (no such script, could not start) go
     /// back to the cluster in the same turn.
-    fn run_script(&mut self, job: u64, resource: &Resource, op: ResourceOp) {
+    fn run_script(&mut self, job: u64, resource: &Resource, op: ResourceOp, limit_ms: u64) {
         let dirs = [self.opts.paths.resource_dir(), PathBuf::from("/etc/init.d")];
         let immediate = match scripts::find_script(&resource.script, &dirs) {
             None => Some(ScriptResult::NotFound),
@@ -658,7 +884,6 @@ impl Daemon {
                 );
                 let mut args = resource.args.clone();
                 args.push(op.as_str().to_string());
-                let limit = if op == ResourceOp::Status { 60 } else { 600 };
                 let job_spec = scripts::Job {
                     id: job,
                     program,
@@ -669,7 +894,7 @@ impl Daemon {
                         &self.node,
                         hblog::debug_level(),
                     ),
-                    timeout: Duration::from_secs(limit),
+                    timeout: Duration::from_millis(limit_ms),
                     label: format!("{}({})", resource.script, resource.spec),
                 };
                 self.children
@@ -680,13 +905,21 @@ impl Daemon {
         };
         if let Some(r) = immediate {
             let now = self.clock.now();
+            self.ops.script_done(now.mono_ms, job, false);
             self.cluster.script_done(now, job, r);
         }
     }
 
     /// A site hook the resource manager waits for (`rc.d/local_giveip`): run like a resource
     /// script, so that the group work waits for it; none there is `NotFound`.
-    fn run_hook(&mut self, job: u64, name: &str, arg: &str, extra: Vec<(String, String)>) {
+    fn run_hook(
+        &mut self,
+        job: u64,
+        name: &str,
+        arg: &str,
+        extra: Vec<(String, String)>,
+        limit_ms: u64,
+    ) {
         let program = self.opts.paths.confdir.join("rc.d").join(name);
         let runnable = std::fs::metadata(&program)
             .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -710,7 +943,7 @@ impl Daemon {
                 program,
                 args: vec![arg.to_string()],
                 env,
-                timeout: Duration::from_secs(300),
+                timeout: Duration::from_millis(limit_ms),
                 label: format!("rc.d/{name}"),
             };
             self.children
@@ -728,6 +961,8 @@ impl Daemon {
     fn reap_children(&mut self) {
         let done = self.children.reap(self.poll.registry(), Instant::now());
         for f in done {
+            let ok = matches!(f.exit, ExitKind::Exited(0));
+            self.ops.script_done(self.clock.now().mono_ms, f.id, ok);
             let result = match f.exit {
                 ExitKind::Exited(code) => ScriptResult::Done {
                     code,
@@ -743,10 +978,16 @@ impl Daemon {
         self.drain();
     }
 
-    fn send(&mut self, bytes: &[u8]) {
+    fn send(&mut self, t: &Transmit) {
         let now = self.clock.now().mono_ms;
-        for l in &mut self.links {
-            l.send(self.poll.registry(), bytes, &self.auth, now);
+        let heartbeat = t.is_status();
+        let mut enc = Encoded::new(t);
+        for (i, l) in self.links.iter_mut().enumerate() {
+            if l.sends_to_self() {
+                continue;
+            }
+            l.send(self.poll.registry(), &mut enc, &self.cluster, now);
+            self.ops.sent(i, heartbeat);
         }
     }
 
@@ -754,7 +995,6 @@ impl Daemon {
         match s {
             Signal::Term => {
                 notify::stopping();
-                self.hooks.shutting_down();
                 if let Some(w) = self.watchdog.as_mut() {
                     w.disarm();
                 }
@@ -770,6 +1010,7 @@ impl Daemon {
             Signal::Hup => {
                 notify::reloading();
                 self.reload();
+                self.read_test_opts();
                 notify::ready();
             }
             Signal::Usr1 | Signal::Usr2 => {
@@ -792,11 +1033,31 @@ impl Daemon {
                 );
             }
             Signal::Chld => {
+                for (job, end) in self.outdates.reap() {
+                    let now = self.clock.now();
+                    self.cluster.outdate_done(now, job, end);
+                }
                 self.clients.reap();
                 self.hooks.reap(self.poll.registry());
                 self.reap_children();
             }
         }
+    }
+
+    /// `<confdir>/OnlyForTesting` (CTS's break-communication switches), at start and on every
+    /// SIGHUP as 3.0.6 reads it: present, its text goes to the cluster, which logs `WARNING:
+    /// Enabling Test Code` and drops traffic as told; absent (or unreadable), test code is off.
+    fn read_test_opts(&mut self) {
+        let path = self.opts.paths.confdir.join("OnlyForTesting");
+        let text = std::fs::File::open(&path).ok().and_then(|f| {
+            let mut buf = Vec::new();
+            // 3.0.6 reads a few short lines; a huge file is cut rather than held in memory.
+            f.take(64 * 1024).read_to_end(&mut buf).ok()?;
+            Some(String::from_utf8_lossy(&buf).into_owned())
+        });
+        let now = self.clock.now();
+        self.cluster
+            .set_test_opts(now, text.as_deref(), &path.display().to_string());
     }
 
     /// SIGHUP: reread ha.cf and authkeys; a broken file keeps the running configuration.
@@ -810,7 +1071,7 @@ impl Daemon {
         );
         let Some(cfg) = cfg else {
             for d in &diags {
-                cli::log_diagnostic(d);
+                log_diagnostic(d);
             }
             hblog::emit(
                 LogLevel::Error,
@@ -823,7 +1084,7 @@ impl Daemon {
             return;
         }
         for d in &diags {
-            cli::log_diagnostic(d);
+            log_diagnostic(d);
         }
         if cfg.authkeys != self.cfg.authkeys {
             hblog::emit(LogLevel::Info, "Rereading authentication file.");
@@ -861,15 +1122,20 @@ impl Daemon {
                 }
             }
         }
-        hblog::reconfigure(cli::log_config(&cfg, self.opts.debug, false));
+        hblog::reconfigure(daemon_log_config(&cfg, self.opts.debug, self.opts.foreground).0);
         let params = Params::from_config(&cfg.hacf, &self.node);
         let now = self.clock.now();
         self.cluster
             .reconfigure(now, params, Authenticator::new(cfg.authkeys.clone()));
+        // A changed `stonith`/`stonith_host` line takes effect, as after 3.0.6's restart.
+        if cfg.hacf.stonith != self.cfg.hacf.stonith {
+            let device = super::children::stonith::device(cfg.hacf.stonith.as_ref());
+            self.cluster.change_stonith(now, device);
+        }
         for (i, l) in self.links.iter().enumerate() {
             self.cluster.set_own_link(now, i, l.own_side_up());
         }
-        self.auth = Authenticator::new(cfg.authkeys.clone());
+        self.ops.set_media(self.links.len());
         self.cfg = cfg;
         hblog::emit(LogLevel::Info, "Configuration reloaded.");
     }

@@ -3,6 +3,7 @@
 //! lines are rate-limited instead of flooding the log as 3.0.6 does.
 
 use std::io::{self, ErrorKind};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use mio::unix::SourceFd;
@@ -10,11 +11,11 @@ use mio::{Interest, Registry, Token};
 
 use super::log as hblog;
 use crate::cluster::LogLevel;
+use crate::cluster::{Cluster, Transmit};
 use crate::config::{Medium, MediumKind};
 use crate::media::ping::PingMedium;
 use crate::media::serial::{self, ReopenPolicy, SerialMedium};
 use crate::media::udp::{OpenOptions, UdpMedium};
-use crate::wire::{netstring, Authenticator};
 
 /// Write errors on one medium are logged at most this often.
 const WRITE_ERROR_LOG_MS: u64 = 60_000;
@@ -42,6 +43,10 @@ enum Io {
 pub struct Link {
     pub name: String,
     io: Io,
+    /// A `ucast` line naming this node's own address: 3.0.6 sends itself a copy of every
+    /// message and only learns from it that its own link is up, which we know without it
+    /// (`own_side_up`); the copy would cost a send, a wake-up and a decode per message.
+    to_self: bool,
     /// Monotonic ms of the last write error line, and errors since.
     write_errors: (u64, u64),
 }
@@ -70,6 +75,44 @@ fn describe_udp(kind: &MediumKind) -> String {
             "glib: UDP multicast6 heartbeat started for group {group} port {port} interface {ifname}"
         ),
         _ => String::new(),
+    }
+}
+
+/// Whether `ip` is this node: its `--bind` address when several nodes share a host (the
+/// others' addresses are local too), else any address of this host.
+fn is_own_address(ip: IpAddr, bind: Option<IpAddr>) -> bool {
+    match bind {
+        Some(b) => b == ip,
+        None => crate::media::udp::local_addresses().contains(&ip),
+    }
+}
+
+/// One message in the forms the media need, each encoded (and signed) at most once however
+/// many media carry it.
+pub struct Encoded<'a> {
+    t: &'a Transmit,
+    udp: Option<Vec<u8>>,
+    classic: Option<Vec<u8>>,
+}
+
+impl<'a> Encoded<'a> {
+    pub fn new(t: &'a Transmit) -> Encoded<'a> {
+        Encoded {
+            t,
+            udp: None,
+            classic: None,
+        }
+    }
+
+    fn udp(&mut self, cluster: &Cluster) -> &[u8] {
+        let t = self.t;
+        self.udp.get_or_insert_with(|| cluster.encode_udp(t))
+    }
+
+    fn classic(&mut self, cluster: &Cluster) -> &[u8] {
+        let t = self.t;
+        self.classic
+            .get_or_insert_with(|| cluster.encode_classic(t))
     }
 }
 
@@ -134,15 +177,27 @@ impl Link {
                 Err(e) => return Err(format!("cannot open {name} (ha.cf line {}): {e}", m.line)),
             },
         };
+        let to_self = match (&io, &m.kind) {
+            (Io::Udp(u), MediumKind::Ucast { .. } | MediumKind::Ucast6 { .. }) => u
+                .destination()
+                .is_some_and(|d| is_own_address(d.ip(), udp.bind)),
+            _ => false,
+        };
         Ok(Link {
             name,
             io,
+            to_self,
             write_errors: (0, 0),
         })
     }
 
     /// Whether our own side of this medium counts as up (3.0.6 hears itself on UDP media,
     /// never on a serial line).
+    /// A ucast medium to this node's own address: nothing is sent on it.
+    pub fn sends_to_self(&self) -> bool {
+        self.to_self
+    }
+
     pub fn own_side_up(&self) -> bool {
         matches!(self.io, Io::Udp(_))
     }
@@ -219,31 +274,34 @@ impl Link {
     }
 
     /// Send one signed netstring packet (serial lines carry it in classic form).
-    pub fn send(&mut self, registry: &Registry, packet: &[u8], auth: &Authenticator, now_ms: u64) {
+    /// Send one message in this medium's form: a signed netstring datagram over UDP, the
+    /// classic form on a serial line, an echo request for each status message to a ping
+    /// node.
+    pub fn send(
+        &mut self,
+        registry: &Registry,
+        enc: &mut Encoded<'_>,
+        cluster: &Cluster,
+        now_ms: u64,
+    ) {
+        let t = enc.t;
         let result = match &mut self.io {
-            Io::Udp(u) => u.send(packet).map_err(|e| e.to_string()),
-            Io::Serial { port: Some(p), .. } => {
-                let Ok((msg, _)) = netstring::decode_body(packet) else {
+            Io::Udp(_) if self.to_self => return,
+            Io::Udp(u) => u.send(enc.udp(cluster)).map_err(|e| e.to_string()),
+            Io::Serial { port: Some(p), .. } => match p.send(enc.classic(cluster), now_ms) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    self.lose_serial(registry, now_ms, e);
                     return;
-                };
-                match p.send(&auth.encode_classic(&msg), now_ms) {
-                    Ok(()) => Ok(()),
-                    Err(e) => {
-                        self.lose_serial(registry, now_ms, e);
-                        return;
-                    }
                 }
-            }
+            },
             Io::Ping { medium, inner_auth } => {
                 // One echo request per status message, as 3.0.6 sends them.
-                let Ok((msg, _)) = netstring::decode_body(packet) else {
-                    return;
-                };
-                if msg.get_str("t") != Some("status") {
+                if !t.is_status() {
                     return;
                 }
                 medium
-                    .send_for(&msg, auth, *inner_auth)
+                    .send_for(&t.msg, cluster.authenticator(), *inner_auth)
                     .map_err(|e| e.to_string())
             }
             _ => return,

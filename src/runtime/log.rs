@@ -23,8 +23,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cluster::LogLevel;
@@ -260,7 +260,8 @@ const DEV_LOG: &str = "/dev/log";
 #[derive(Debug)]
 struct LogFile {
     path: PathBuf,
-    file: Option<File>,
+    /// Shared with the background writer, which may still hold lines for a rotated file.
+    file: Option<Arc<File>>,
     id: Option<(u64, u64)>,
 }
 
@@ -296,7 +297,7 @@ impl LogFile {
                 chown_to_hacluster(&file);
             }
         }
-        self.file = Some(file);
+        self.file = Some(Arc::new(file));
     }
 
     /// True when the path now names another file (or none): the file was rotated.
@@ -308,11 +309,16 @@ impl LogFile {
     }
 
     fn write_line(&mut self, line: &str) {
-        if let Some(f) = self.file.as_mut() {
-            let mut buf = String::with_capacity(line.len() + 1);
-            buf.push_str(line);
-            buf.push('\n');
-            let _ = f.write_all(buf.as_bytes());
+        if let Some(f) = self.file.as_ref() {
+            let mut buf = Vec::with_capacity(line.len() + 1);
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+            match WRITER.get() {
+                Some(w) => w.queue(f, buf),
+                None => {
+                    let _ = (&**f).write_all(&buf);
+                }
+            }
         }
     }
 }
@@ -435,21 +441,32 @@ impl Logger {
         }
     }
 
+    #[cfg(test)]
     fn log(&mut self, level: LogLevel, tm: &Tm, text: &str) {
+        self.log_as(None, level, tm, text);
+    }
+
+    /// `program`: the name the line goes under instead of ours (a built-in client's).
+    fn log_as(&mut self, program: Option<&str>, level: LogLevel, tm: &Tm, text: &str) {
         if self.last_rotation_check.elapsed() >= self.rotation_interval {
             self.check_rotation(tm);
         }
-        self.write(level, tm, text);
+        self.write_as(program, level, tm, text);
     }
 
     fn write(&mut self, level: LogLevel, tm: &Tm, text: &str) {
+        self.write_as(None, level, tm, text);
+    }
+
+    fn write_as(&mut self, program: Option<&str>, level: LogLevel, tm: &Tm, text: &str) {
         let pid = std::process::id();
         let cfg = &self.cfg;
+        let program = program.unwrap_or(&cfg.program);
         let line = format_line(
             cfg.syslogmsgfmt,
             tm,
             &cfg.hostname,
-            &cfg.program,
+            program,
             pid,
             level,
             text,
@@ -469,8 +486,112 @@ impl Logger {
             eprintln!("{line}");
         }
         if let Some(sl) = self.syslog.as_mut() {
-            let dg = format_syslog(sl.facility, tm, &self.cfg.program, pid, level, text);
+            let dg = format_syslog(sl.facility, tm, program, pid, level, text);
             sl.send(&dg);
+        }
+    }
+}
+
+/// Log files written by a thread of their own (`realtime on`): a `write` to a file can block
+/// for tens of milliseconds when the machine is writing a lot (dirty-page throttling, the
+/// journal), and the real-time loop must not wait for a disk while a heartbeat is due. 3.0.6
+/// hands its lines to a separate logging process for the same reason. The loop only queues;
+/// a full queue drops the line and counts it (said in the log once there is room).
+///
+/// The queue is a list that grows with the lines waiting, not a ring of [`WRITER_QUEUE`] slots
+/// set up front: with memory locked, a ring is 170 KiB made resident and locked at start-up for
+/// lines that almost never wait.
+struct BackgroundWriter {
+    tx: std::sync::mpsc::Sender<WriterJob>,
+    /// Lines handed to the thread and not yet written.
+    waiting: Arc<AtomicUsize>,
+    dropped: AtomicU32,
+}
+
+enum WriterJob {
+    Line(Arc<File>, Vec<u8>),
+    /// Answered once every line queued before it is written.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// Lines the loop may get ahead of the disk by.
+const WRITER_QUEUE: usize = 4096;
+
+impl BackgroundWriter {
+    fn queue(&self, file: &Arc<File>, line: Vec<u8>) {
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let note = format!("WARN: {dropped} log lines dropped: the log file was too slow\n");
+            if !self.try_send(file, note.into_bytes()) {
+                self.dropped.fetch_add(dropped, Ordering::Relaxed);
+            }
+        }
+        if !self.try_send(file, line) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues a line unless [`WRITER_QUEUE`] lines are already waiting.
+    fn try_send(&self, file: &Arc<File>, line: Vec<u8>) -> bool {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= WRITER_QUEUE {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        if self.tx.send(WriterJob::Line(file.clone(), line)).is_err() {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+}
+
+static WRITER: std::sync::OnceLock<BackgroundWriter> = std::sync::OnceLock::new();
+
+/// Stack of the log writer thread: it only moves bytes to `write`, and with memory locked
+/// every page of it that is touched stays resident.
+const WRITER_STACK: usize = 64 * 1024;
+
+/// From now on log files are written by a background thread at normal priority (call before
+/// the process turns real-time: the thread must not inherit it; a small stack, since locked
+/// memory keeps what it touches). [`flush`] waits for it.
+pub fn write_files_in_background() {
+    if WRITER.get().is_some() {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<WriterJob>();
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let written = waiting.clone();
+    let spawned = std::thread::Builder::new()
+        .name("log writer".into())
+        .stack_size(WRITER_STACK)
+        .spawn(move || {
+            for job in rx {
+                match job {
+                    WriterJob::Line(f, line) => {
+                        let _ = (&*f).write_all(&line);
+                        written.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    WriterJob::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+    if spawned.is_ok() {
+        let _ = WRITER.set(BackgroundWriter {
+            tx,
+            waiting,
+            dropped: AtomicU32::new(0),
+        });
+    }
+}
+
+/// Waits (at most a few seconds) until every queued log line is written.
+pub fn flush() {
+    if let Some(w) = WRITER.get() {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        if w.tx.send(WriterJob::Flush(done_tx)).is_ok() {
+            let _ = done_rx.recv_timeout(Duration::from_secs(5));
         }
     }
 }
@@ -541,19 +662,29 @@ fn now_tm() -> Tm {
 
 /// Logs one message at `level` to every configured destination.
 pub fn emit(level: LogLevel, text: &str) {
+    emit_as(None, level, text);
+}
+
+/// Like [`emit`], under another program's name: a built-in client's lines carry the name the
+/// real client's carry (`ipfail: [pid]: info: ...`), with our pid.
+pub fn emit_as(program: Option<&str>, level: LogLevel, text: &str) {
     if level == LogLevel::Debug && debug_level() == 0 {
         return;
     }
+    // Values from the configuration files may hold bytes in any encoding: shown as \xNN.
+    let text = &crate::config::bytes::escape(text);
+    let program = program.map(crate::config::bytes::escape);
+    let program = program.as_deref();
     let tm = now_tm();
     let mut guard = lock();
     match guard.as_mut() {
-        Some(l) => l.log(level, &tm, text),
+        Some(l) => l.log_as(program, level, &tm, text),
         None => {
             let line = format_line(
                 true,
                 &tm,
                 &uname_nodename(),
-                "heartbeat",
+                program.unwrap_or("heartbeat"),
                 std::process::id(),
                 level,
                 text,
@@ -602,6 +733,43 @@ mod tests {
             minute: 21,
             second: 48,
         }
+    }
+
+    #[test]
+    fn background_queue_holds_at_most_writer_queue_lines_and_says_how_many_were_dropped() {
+        let dir = temp_dir("queue");
+        let file = Arc::new(File::create(dir.join("log")).unwrap());
+        // A writer thread that has not written anything yet: nothing leaves the queue.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let w = BackgroundWriter {
+            tx,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            dropped: AtomicU32::new(0),
+        };
+        for i in 0..WRITER_QUEUE + 3 {
+            w.queue(&file, format!("line {i}\n").into_bytes());
+        }
+        assert_eq!(w.waiting.load(Ordering::Acquire), WRITER_QUEUE);
+        assert_eq!(w.dropped.load(Ordering::Relaxed), 3);
+        // The disk catches up with one line: the next line first says what was lost, and is
+        // itself dropped for want of room.
+        let _ = rx.recv().unwrap();
+        w.waiting.fetch_sub(1, Ordering::AcqRel);
+        w.queue(&file, b"after\n".to_vec());
+        let lines: Vec<Vec<u8>> = rx
+            .try_iter()
+            .map(|job| match job {
+                WriterJob::Line(_, l) => l,
+                WriterJob::Flush(_) => Vec::new(),
+            })
+            .collect();
+        assert_eq!(lines.len(), WRITER_QUEUE);
+        assert_eq!(
+            lines.last().unwrap(),
+            b"WARN: 3 log lines dropped: the log file was too slow\n"
+        );
+        assert_eq!(w.dropped.load(Ordering::Relaxed), 1);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -759,6 +927,22 @@ mod tests {
             &buf[..n],
             format!("<190>Nov 22 21:21:48 heartbeat: [{pid}]: info: Link bob:hb0 up.\0").as_bytes()
         );
+        // A built-in client's line goes under its own name, as the real client's does.
+        let n = server.recv(&mut buf).unwrap();
+        assert!(buf[..n].ends_with(b"debug: debug only\0"));
+        l.log_as(Some("ipfail"), LogLevel::Info, &t, "NS: We are dead. :<");
+        let log = std::fs::read_to_string(&logfile).unwrap();
+        assert!(
+            log.ends_with(&format!(
+                "Nov 22 21:21:48 alice ipfail: [{pid}]: info: NS: We are dead. :<\n"
+            )),
+            "{log}"
+        );
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(
+            &buf[..n],
+            format!("<190>Nov 22 21:21:48 ipfail: [{pid}]: info: NS: We are dead. :<\0").as_bytes()
+        );
 
         // Rotation: rename the log away; the next check reopens a new file at the path.
         std::fs::rename(&logfile, dir.join("ha-log.1")).unwrap();
@@ -773,9 +957,9 @@ mod tests {
                 logfile.display()
             )
         );
-        // The old file got nothing more.
+        // The old file got nothing more (its two lines: ours, then ipfail's).
         let old = std::fs::read_to_string(dir.join("ha-log.1")).unwrap();
-        assert_eq!(old.lines().count(), 1);
+        assert_eq!(old.lines().count(), 2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -7,6 +7,7 @@
 //! ([`ClusterView::to_text`] / [`ClusterView::from_text`]).
 
 pub mod cl_status;
+pub mod ops;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -69,8 +70,8 @@ pub struct NodeView {
     pub links: Vec<LinkView>,
 }
 
-/// A client of the daemon's API on some node (`clientstatus`). This daemon has no API
-/// clients yet, so the list is empty; the field keeps the format ready for them.
+/// A client of the daemon's API on some node (`clientstatus`). This daemon serves no API
+/// clients; the list holds its built-in ones on this node (ipfail).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientView {
     pub node: String,

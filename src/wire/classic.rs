@@ -178,7 +178,8 @@ fn parse_line(line: &[u8], depth: usize, budget: &mut usize) -> Result<Field, Wi
 
 /// The text the classic signature covers: every field but `auth`, one classic line each.
 pub fn signing_text(msg: &Msg) -> Vec<u8> {
-    let mut out = Vec::new();
+    // Room for a status message's text: one allocation in the common case.
+    let mut out = Vec::with_capacity(256);
     for field in msg.fields.iter().filter(|f| f.name != b"auth") {
         write_line(field, 0, &mut out);
     }

@@ -4,10 +4,12 @@ pub mod auth;
 mod base64;
 pub mod classic;
 pub mod message;
+pub mod messages;
 pub mod netstring;
 
 pub use auth::{Authenticator, NetstringKeyRule, Reject, Verified};
-pub use message::{Field, Msg, Value};
+pub use message::{Field, Msg, ReadFields, Value};
+pub use netstring::MsgView;
 
 use std::fmt;
 
@@ -76,29 +78,47 @@ pub(crate) fn pack_list(items: &[Vec<u8>], out: &mut Vec<u8>) {
 }
 
 pub(crate) fn write_netstring(content: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(content.len().to_string().as_bytes());
+    write_decimal(content.len(), out);
     out.push(b':');
     out.extend_from_slice(content);
     out.push(b',');
 }
 
+/// `n` in decimal without leading zeros, straight into `out` (no `String` per field).
+pub(crate) fn write_decimal(mut n: usize, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// Read one `LEN:content,` from the front of `bytes`: digits without leading zeros, the
 /// exact content, the comma. Returns the content and what follows.
 pub(crate) fn read_netstring(bytes: &[u8]) -> Result<(&[u8], &[u8]), WireError> {
-    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    // One pass over the digits; an overflow is reported only after the leading-zero check,
+    // as the order of the checks decides which error a bad length gets.
+    let mut digits = 0;
+    let mut len: Option<usize> = Some(0);
+    for &d in bytes.iter().take_while(|b| b.is_ascii_digit()) {
+        digits += 1;
+        len = len
+            .and_then(|l| l.checked_mul(10))
+            .and_then(|l| l.checked_add(usize::from(d - b'0')));
+    }
     if digits == 0 {
         return Err(WireError::new("netstring length missing"));
     }
     if digits > 1 && bytes[0] == b'0' {
         return Err(WireError::new("netstring length with a leading zero"));
     }
-    let mut len: usize = 0;
-    for &d in &bytes[..digits] {
-        len = len
-            .checked_mul(10)
-            .and_then(|l| l.checked_add(usize::from(d - b'0')))
-            .ok_or_else(|| WireError::new("netstring length too large"))?;
-    }
+    let len = len.ok_or_else(|| WireError::new("netstring length too large"))?;
     let rest = &bytes[digits..];
     if rest.first() != Some(&b':') {
         return Err(WireError::new("netstring length not followed by ':'"));

@@ -1,7 +1,7 @@
 //! The scenarios of issue #3 as data: what is done to the pair, and after each action where
 //! every group must end and which resource-script calls each node must have made to get there.
 //!
-//! Expectations come from `../shared/spec/resources.md` (sections 4, 6 and the transcripts of
+//! Expectations come from the spec's `resources.md` (sections 4, 6 and the transcripts of
 //! section 12); where the real 3.0.6 daemon was seen to do otherwise, the real daemon wins and a
 //! comment says so.
 //!

@@ -248,8 +248,12 @@ struct Relay {
 
 impl Relay {
     /// Forward every datagram arriving at `listen` to `to`, unless `blocked`.
-    fn start(listen: (Ipv4Addr, u16), to: (Ipv4Addr, u16), blocked: Arc<AtomicBool>) -> Relay {
-        let sock = UdpSocket::bind(listen).unwrap_or_else(|e| panic!("relay {listen:?}: {e}"));
+    fn start(
+        listen: (Ipv4Addr, u16),
+        to: (Ipv4Addr, u16),
+        blocked: Arc<AtomicBool>,
+    ) -> std::io::Result<Relay> {
+        let sock = UdpSocket::bind(listen)?;
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .expect("relay timeout");
         let stop = Arc::new(AtomicBool::new(false));
@@ -264,10 +268,10 @@ impl Relay {
                 }
             }
         });
-        Relay {
+        Ok(Relay {
             stop,
             handle: Some(handle),
-        }
+        })
     }
 }
 
@@ -526,12 +530,16 @@ impl Pair {
             LabKind::Loopback => {
                 assert_eq!(kind, PairKind::OO, "only two of ours run on loopback");
                 let ip = |h: u8| Ipv4Addr::new(127, 0, 0, h);
-                let port = free_udp_port(&[ip(1), ip(2), ip(3), ip(4)]);
-                // alice -> 127.0.0.3 -> bob, bob -> 127.0.0.4 -> alice.
-                let relays = vec![
-                    Relay::start((ip(3), port), (ip(2), port), blocked.clone()),
-                    Relay::start((ip(4), port), (ip(1), port), blocked.clone()),
-                ];
+                // alice -> 127.0.0.3 -> bob, bob -> 127.0.0.4 -> alice. A port found free can be
+                // taken by another process before the relay binds it: then try the next one.
+                let (port, relays) = (0..20)
+                    .find_map(|_| {
+                        let port = free_udp_port(&[ip(1), ip(2), ip(3), ip(4)]);
+                        let there = Relay::start((ip(3), port), (ip(2), port), blocked.clone());
+                        let back = Relay::start((ip(4), port), (ip(1), port), blocked.clone());
+                        Some((port, vec![there.ok()?, back.ok()?]))
+                    })
+                    .expect("no UDP port where both relays could bind in 20 tries");
                 for (d, me, via) in [
                     (&da, "127.0.0.1", "127.0.0.3"),
                     (&db, "127.0.0.2", "127.0.0.4"),
