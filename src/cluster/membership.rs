@@ -470,6 +470,13 @@ impl Membership {
     /// The last proof of life of live peer `name` (monotonic ms; the instant its dead time
     /// counts from), without allocating: the resource side asks it on every wake-up. None for
     /// this node, ping nodes, the dead and the never heard.
+    /// Whether the node's last status said `hbcopies`: it runs this implementation, and so
+    /// takes what 3.0.6 would not (heartbeat copies, a repeated standby answer).
+    pub fn is_one_of_ours(&self, name: &str) -> bool {
+        self.node_index(name)
+            .is_some_and(|i| i != self.me && self.nodes[i].takes_copies)
+    }
+
     pub fn peer_alive_at(&self, name: &str) -> Option<u64> {
         let i = self.node_index(name)?;
         let n = &self.nodes[i];

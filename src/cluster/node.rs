@@ -757,6 +757,7 @@ impl Cluster {
                         format!("received {t} message from {from}"),
                     ));
                     if let Some(rm) = self.rm.as_mut() {
+                        rm.peer_is_ours(&from, self.membership.is_one_of_ours(&from));
                         rm.message(now, &from, &msg);
                     }
                     if !from.eq_ignore_ascii_case(&self.membership.params().my_name) {

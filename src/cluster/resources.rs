@@ -349,6 +349,15 @@ impl ResourceManager {
         self.engine.probe_idle_groups();
     }
 
+    /// Whether `node`, whose message follows, runs this implementation (its status says so).
+    pub fn peer_is_ours(&mut self, node: &str, ours: bool) {
+        if let Policy::Negotiated(n) = &mut self.policy {
+            if !node.eq_ignore_ascii_case(&self.engine.me) {
+                n.peer_is_ours(ours);
+            }
+        }
+    }
+
     /// The late peer was heard again: what the early checks found is not used.
     pub fn peer_heard_again(&mut self) {
         self.engine.forget_probes();

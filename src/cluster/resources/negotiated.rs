@@ -165,6 +165,10 @@ enum Timer {
     /// The other node of a standby exchange stops waiting for the requester to begin its
     /// give-up (its `resource ... info=standby`, sent as soon as it has our `other`).
     RequesterSilent,
+    /// The other node of a standby exchange asks a requester of ours again for its `done`:
+    /// the give-up began but the `done` may be lost for good (a partition outlasting the
+    /// sender's history), and without it the group runs nowhere for the exchange's hour.
+    DoneOverdue,
 }
 
 /// One table of deadlines (monotonic ms), at most one per timer.
@@ -214,6 +218,9 @@ struct PeerView {
     stable: bool,
     /// It can be talked to (heard since its last death or `shutdone`).
     alive: bool,
+    /// It runs this implementation (its status says `hbcopies`): it answers a repeated
+    /// `other` with its `done` again, where 3.0.6 would log an error or give up twice.
+    ours: bool,
 }
 
 /// After a healed partition, which 3.0.6 ends by restarting and we heal in place.
@@ -366,6 +373,7 @@ impl Negotiated {
         self.standby = Standby::Not;
         self.timers.clear(Timer::StandbyReply);
         self.timers.clear(Timer::RequesterSilent);
+        self.timers.clear(Timer::DoneOverdue);
         self.late_done = None;
     }
 
@@ -583,6 +591,10 @@ impl Negotiated {
         if msg.info.as_deref() == Some("standby") && matches!(self.standby, Standby::Other(_)) {
             // The requester has our `other` and gives up: its `done` follows.
             self.timers.clear(Timer::RequesterSilent);
+            if self.peer.ours {
+                self.timers
+                    .set(Timer::DoneOverdue, eng.now_ms + STANDBY_REPLY_MS);
+            }
         }
         // A request of ours to give the owner's groups away (`me` for `foreign`, not yet
         // answered) does not hold them here: the owner running them is what we asked for, and
@@ -815,6 +827,7 @@ impl Negotiated {
         self.standby = Standby::Not;
         self.timers.clear(Timer::StandbyReply);
         self.timers.clear(Timer::RequesterSilent);
+        self.timers.clear(Timer::DoneOverdue);
         self.late_done = None;
         send_resource(eng, Hold::NONE, false, Some("shutdown"));
     }
@@ -918,6 +931,11 @@ impl Negotiated {
                 self.requester_silent(eng, r);
             }
         }
+        if self.timers.take_due(Timer::DoneOverdue, now) {
+            if let Standby::Other(r) = self.standby {
+                self.ask_done_again(eng, r);
+            }
+        }
         if self.timers.take_due(Timer::Failback, now) {
             self.try_failback(eng);
         }
@@ -1002,6 +1020,30 @@ impl Negotiated {
                 }
             }
             "other" if mine => {}
+            "other" if self.standby == Standby::Done => {
+                // A repeat (see `Timer::DoneOverdue`): our `done` did not arrive.
+                eng.info(format!(
+                    "standby: {from} asks again: our give-up [{}] is done",
+                    r.word()
+                ));
+                send_ask(eng, r, "done");
+            }
+            "other" if self.standby == Standby::Not && self.runs_none_of(eng, r) => {
+                // A repeat after our side ended another way (a partition, a takeover and the
+                // give-back after it): what was asked runs nowhere here, so it is given up.
+                eng.info(format!(
+                    "standby: {from} asks again: we run none of [{}]",
+                    r.word()
+                ));
+                send_ask(eng, r, "done");
+            }
+            "other"
+                if eng.is_queued(&Task::Milestone(Milestone::Negotiated(Mark::StandbyGiven(
+                    r,
+                )))) =>
+            {
+                // A repeat while our give-up still runs: its `done` follows.
+            }
             "other" => {
                 if !matches!(self.standby, Standby::Me(_)) {
                     let text = ignored(self);
@@ -1076,6 +1118,7 @@ impl Negotiated {
     /// we acquire the mirrored set, then say `done`.
     fn standby_acquire(&mut self, eng: &mut Engine, from: &str, r: Hold) {
         self.timers.clear(Timer::RequesterSilent);
+        self.timers.clear(Timer::DoneOverdue);
         let taken = Task::Milestone(Milestone::Negotiated(Mark::StandbyTaken(r)));
         if eng.is_queued(&taken) {
             // Already under way (a repeated `done`).
@@ -1114,6 +1157,35 @@ impl Negotiated {
         self.late_done = Some(r);
         self.peer.stable = true;
         self.audit(eng, false);
+    }
+
+    /// A requester of ours began its give-up of R (its view) but its `done` has not come:
+    /// ask again, as often as this timer runs, until the `done` or the exchange's deadline.
+    fn ask_done_again(&mut self, eng: &mut Engine, r: Hold) {
+        let peer = self.peer.name.clone().unwrap_or_default();
+        eng.log(
+            LogLevel::Warn,
+            format!(
+                "standby: no 'done' from {peer} [{}] in {} s: asking again",
+                r.word(),
+                STANDBY_REPLY_MS / 1000
+            ),
+        );
+        send_ask(eng, r, "other");
+        self.timers
+            .set(Timer::DoneOverdue, eng.now_ms + STANDBY_REPLY_MS);
+    }
+
+    /// No group of R (our view) runs here or is being taken or given up.
+    fn runs_none_of(&self, eng: &Engine, r: Hold) -> bool {
+        groups_in(eng, r)
+            .into_iter()
+            .all(|g| !eng.taking_or_held(g) && !eng.giving(g))
+    }
+
+    /// Whether the peer runs this implementation (see `PeerView::ours`).
+    pub fn peer_is_ours(&mut self, ours: bool) {
+        self.peer.ours = ours;
     }
 
     pub fn milestone(&mut self, eng: &mut Engine, mark: Mark) {
@@ -1192,9 +1264,9 @@ mod tests {
         wire: VecDeque<(usize, Msg)>,
         /// Messages the link loses: (receiving node, message) -> lost.
         lose: Option<fn(usize, &Msg) -> bool>,
-        /// Off, the link drops `quick_start`: each node sees its peer as a 3.0.6 node, whose
-        /// timing most tests here check.
-        quick_start: bool,
+        /// Off, each node sees its peer as a 3.0.6 node, whose timing most tests here check:
+        /// the link drops `quick_start`, and no node is told its peer is one of ours.
+        ours: bool,
     }
 
     fn groups(text: &str) -> Vec<crate::config::ResourceGroup> {
@@ -1226,7 +1298,7 @@ mod tests {
                 linked: true,
                 wire: VecDeque::new(),
                 lose: None,
-                quick_start: false,
+                ours: false,
             }
         }
 
@@ -1289,7 +1361,7 @@ mod tests {
                             RmAction::Send(m) => {
                                 let mut m = m.emit();
                                 node.sent.push(m.clone());
-                                if !self.quick_start {
+                                if !self.ours {
                                     m.remove("quick_start");
                                 }
                                 node.rm.message(at, NAMES[i], &m);
@@ -1310,6 +1382,7 @@ mod tests {
                     moved = true;
                     let at = self.at();
                     if self.n[to].up {
+                        self.n[to].rm.peer_is_ours(NAMES[1 - to], self.ours);
                         self.n[to].rm.message(at, NAMES[1 - to], &m);
                     }
                 }
@@ -1558,7 +1631,7 @@ mod tests {
     fn two_of_ours_starting_together_take_their_own_at_once() {
         for mode in [AutoFailback::On, AutoFailback::Off] {
             let mut p = Pair::new(mode, HARES);
-            p.quick_start = true;
+            p.ours = true;
             p.n[0].up = true;
             p.n[1].up = true;
             p.comm_up(0, 2);
@@ -1584,7 +1657,7 @@ mod tests {
     #[test]
     fn no_quick_start_beside_a_node_that_holds_groups() {
         let mut p = Pair::new(AutoFailback::On, HARES);
-        p.quick_start = true;
+        p.ours = true;
         p.n[0].up = true;
         p.comm_up(0, 1);
         p.dead(1);
@@ -2090,6 +2163,81 @@ mod tests {
         assert_eq!(p.running(1), ["Marker::svcA", "Marker::svcB"]);
         assert_eq!(p.n[0].rm.rscstatus(), "none");
         assert_eq!(p.n[1].rm.rscstatus(), "all");
+    }
+
+    /// The requester's `done` is lost for good (in a partition that outlasts its send
+    /// history): between two of ours the other node asks again and takes the group; beside
+    /// a 3.0.6 requester it waits, as 3.0.6 does, with the group running nowhere.
+    #[test]
+    fn a_requesters_done_lost_for_good_is_asked_for_again_between_two_of_ours() {
+        for ours in [true, false] {
+            let mut p = both_started(AutoFailback::Off);
+            p.ours = ours;
+            p.run_for(10_500);
+            p.lose = Some(|to, m| {
+                to == 1
+                    && m.get_str("t") == Some("ask_resources")
+                    && m.get_str("info") == Some("done")
+            });
+            p.standby(0, "local");
+            p.run_for(2_000);
+            p.lose = None;
+            assert!(p.running(0).is_empty());
+            assert_eq!(p.running(1), ["Marker::svcB"]);
+            p.run_for(10_000);
+            assert_eq!(p.logged(1, "standby: no 'done' from alice [local]"), ours);
+            if ours {
+                assert!(p.logged(0, "standby: bob asks again: our give-up [local] is done"));
+                assert_eq!(p.running(1), ["Marker::svcA", "Marker::svcB"]);
+                assert_eq!(p.n[0].rm.rscstatus(), "none");
+                assert_eq!(p.n[1].rm.rscstatus(), "all");
+            } else {
+                assert_eq!(p.running(1), ["Marker::svcB"]);
+            }
+            assert!(p.running(0).is_empty());
+        }
+    }
+
+    /// The requester's `done` is lost for good and its side of the exchange then ends
+    /// another way (it declares the other node dead, takes its group, gives it back when the
+    /// node is heard again): asked again, it says `done`, since it runs nothing it was asked for.
+    #[test]
+    fn a_requester_whose_exchange_ended_otherwise_answers_the_repeat_with_done() {
+        // bob runs alice's svcA (she died and came back idle: auto_failback off).
+        let mut p = both_started(AutoFailback::Off);
+        p.ours = true;
+        p.run_for(10_500);
+        p.n[0].up = false;
+        p.dead(0);
+        p.restart(0, AutoFailback::Off, HARES);
+        p.comm_up(0, 2);
+        p.run_for(5_000);
+        assert_eq!(p.running(1), ["Marker::svcA", "Marker::svcB"]);
+        // bob hands svcA back; his `done` is lost.
+        p.lose = Some(|to, m| {
+            to == 0 && m.get_str("t") == Some("ask_resources") && m.get_str("info") == Some("done")
+        });
+        p.standby(1, "foreign");
+        p.run_for(2_000);
+        p.lose = None;
+        assert!(p.running(0).is_empty());
+        assert_eq!(p.running(1), ["Marker::svcB"]);
+        // bob declares alice dead in a partition she never notices, takes svcA, and gives it
+        // back to its owner when he hears her again: his side of the exchange is over.
+        p.linked = false;
+        p.dead(0);
+        assert!(p.logged(1, "Cancelling pending standby operation"));
+        assert_eq!(p.running(1), ["Marker::svcA", "Marker::svcB"]);
+        p.linked = true;
+        let at = p.at();
+        p.n[1].rm.node_returned(at, "alice");
+        p.settle();
+        assert_eq!(p.running(1), ["Marker::svcB"]);
+        p.run_for(10_000);
+        assert!(p.logged(0, "standby: no 'done' from bob [foreign]"));
+        assert!(p.logged(1, "standby: alice asks again: we run none of [foreign]"));
+        assert_eq!(p.running(0), ["Marker::svcA"]);
+        assert_eq!(p.running(1), ["Marker::svcB"]);
     }
 
     /// An ordinary exchange: the other node's bounded wait changes nothing, and the `done` is
