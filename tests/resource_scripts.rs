@@ -951,8 +951,12 @@ fn xinetd_reload_by_sighup_to_pidfile() {
     let dir = sb.state().join("xinetd.d");
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("tftp"), XINETD_SERVICE).unwrap();
+    // A shell cannot trap a signal ignored when it starts (a test run under `nohup`, or by
+    // a CI that ignores SIGHUP): the fake gets SIGHUP at its default, as a real xinetd has.
     let daemon = FakeDaemon(
-        Command::new("sh")
+        Command::new("env")
+            .arg("--default-signal=HUP")
+            .arg("sh")
             .arg(fake("xinetd"))
             .env("FAKE_STATE", sb.state())
             .stdin(Stdio::null())
