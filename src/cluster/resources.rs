@@ -887,23 +887,50 @@ mod tests {
         assert!(w.calls.is_empty());
     }
 
+    /// A legacy manager of a three-node cluster: alice, bob and carol, one group each.
+    fn one_of_three(me: &str) -> (ResourceManager, World) {
+        let text = "alice Marker::a1 Marker::a2\nbob Marker::b1\ncarol Marker::c1\n";
+        let names: Vec<String> = ["alice", "bob", "carol"].map(String::from).to_vec();
+        let groups = haresources::parse(text, Path::new("haresources"), &names).unwrap();
+        let mut rm = ResourceManager::new(me, groups, AutoFailback::Legacy);
+        rm.set_nodes(&names);
+        (rm, World::default())
+    }
+
+    /// resource_sim legacy_three_nodes seeds 30380 and 43638, reduced: alice and bob each
+    /// took carol's group in separate partitions. bob, hearing carol again, gives it back
+    /// unasked (a grant); alice is still stopping it. carol asks alice before she starts it.
+    #[test]
+    fn an_unasked_grant_of_our_group_waits_for_the_other_holders_answer() {
+        let (mut carol, mut w) = one_of_three("carol");
+        let grant = |dest: &str| {
+            let mut m = Msg::new();
+            m.add_str("t", "ip-request-resp")
+                .add_str("dest", dest)
+                .add_str("ipaddr", "Marker::c1")
+                .add_str("weown", "yes")
+                .add_str("ok", "OK");
+            m
+        };
+        carol.message(T0, "bob", &grant("carol"));
+        pump(&mut carol, &mut w, 0);
+        assert!(!w.running.contains("Marker::c1"), "{:?}", w.logs);
+        let asked = w.sent.iter().any(|m| {
+            m.get_str("t") == Some("ip-request") && m.get_str("ipaddr") == Some("Marker::c1")
+        });
+        assert!(asked, "{:?}", w.sent);
+        carol.message(T0, "alice", &grant("carol"));
+        pump(&mut carol, &mut w, 0);
+        assert!(w.running.contains("Marker::c1"), "{:?}", w.logs);
+    }
+
     /// resource_sim legacy_three_nodes seed 3673, reduced: bob and carol, cut off from each
     /// other and from alice, each took every group; alice restarts (both hear her, not yet
     /// active), then bob and carol hear each other again. Her group must stay on one of them
     /// (bob, who would take it over were she dead), not on both until she asks for it.
     #[test]
     fn holders_of_a_restarting_owners_group_keep_it_on_one_node_after_a_heal() {
-        let text = "alice Marker::a1 Marker::a2\nbob Marker::b1\ncarol Marker::c1\n";
-        let names: Vec<String> = ["alice", "bob", "carol"].map(String::from).to_vec();
-        let groups = haresources::parse(text, Path::new("haresources"), &names).unwrap();
-        let mut nodes: Vec<(ResourceManager, World)> = ["bob", "carol"]
-            .iter()
-            .map(|me| {
-                let mut rm = ResourceManager::new(me, groups.clone(), AutoFailback::Legacy);
-                rm.set_nodes(&names);
-                (rm, World::default())
-            })
-            .collect();
+        let mut nodes = [one_of_three("bob"), one_of_three("carol")];
         for (i, (rm, w)) in nodes.iter_mut().enumerate() {
             rm.node_dead(T0, "alice");
             rm.node_dead(T0, ["carol", "bob"][i]);
@@ -930,16 +957,8 @@ mod tests {
     /// node sends at comm-up), and she gives it up.
     #[test]
     fn an_owner_that_took_its_group_by_force_tells_a_holder_heard_again() {
-        let text = "alice Marker::a1 Marker::a2\nbob Marker::b1\ncarol Marker::c1\n";
-        let names: Vec<String> = ["alice", "bob", "carol"].map(String::from).to_vec();
-        let groups = haresources::parse(text, Path::new("haresources"), &names).unwrap();
-        let node = |me: &str| {
-            let mut rm = ResourceManager::new(me, groups.clone(), AutoFailback::Legacy);
-            rm.set_nodes(&names);
-            (rm, World::default())
-        };
-        let (mut alice, mut wa) = node("alice");
-        let (mut bob, mut wb) = node("bob");
+        let (mut alice, mut wa) = one_of_three("alice");
+        let (mut bob, mut wb) = one_of_three("bob");
         alice.node_dead(T0, "carol");
         alice.node_dead(T0, "bob");
         pump(&mut alice, &mut wa, 0);

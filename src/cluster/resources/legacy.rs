@@ -57,6 +57,19 @@ impl Takers {
             .collect()
     }
 
+    /// Ask `peers` for group `g` (`ip-request`) and wait for each answer, or for `deadline`.
+    fn ask(&mut self, eng: &mut Engine, g: usize, peers: BTreeSet<String>, deadline: Option<u64>) {
+        self.awaiting.retain(|a| a.group != g);
+        self.awaiting.push(AwaitedGrant {
+            group: g,
+            peers,
+            deadline,
+        });
+        eng.send(IpRequest {
+            ipaddr: Some(eng.key(g)),
+        });
+    }
+
     /// Requests made for `node`'s groups while it was dead are void.
     fn forget_requests_for(&mut self, eng: &Engine, node: &str) {
         self.awaiting
@@ -171,6 +184,15 @@ pub(super) fn on_ip_request_resp(
             return GrantOutcome::Nothing;
         }
         takers.awaiting.remove(pos);
+    } else if owner == eng.me && eng.nodes.len() > 2 && !eng.taking_or_held(g) {
+        // Unasked: a holder gives our group back as it hears us again. Another peer may hold
+        // it too (taken in another partition) and still be stopping it: ask every other one.
+        let mut peers = takers.live_peers(eng);
+        peers.remove(from);
+        if !peers.is_empty() {
+            takers.ask(eng, g, peers, Some(eng.now_ms + ANSWER_WAIT_MS));
+            return GrantOutcome::Nothing;
+        }
     }
     eng.enqueue(Task::Take(g));
     GrantOutcome::Nothing
@@ -196,16 +218,12 @@ impl Legacy {
                     // Wait for every live peer: one that does not run the group must not
                     // send us starting it while another is still stopping it.
                     let peers = self.takers.live_peers(eng);
-                    self.takers.awaiting.retain(|a| a.group != g);
-                    self.takers.awaiting.push(AwaitedGrant {
-                        group: g,
-                        peers,
-                        deadline: None,
+                    self.takers.ask(eng, g, peers, None);
+                } else {
+                    eng.send(IpRequest {
+                        ipaddr: Some(eng.key(g)),
                     });
                 }
-                eng.send(IpRequest {
-                    ipaddr: Some(eng.key(g)),
-                });
             }
         }
         eng.info("Local Resource acquisition completed.".into());
@@ -375,12 +393,7 @@ impl Legacy {
                 eng.enqueue(Task::Take(g));
                 continue;
             }
-            eng.send(IpRequest { ipaddr: Some(key) });
-            self.takers.awaiting.push(AwaitedGrant {
-                group: g,
-                peers: peers.clone(),
-                deadline: None,
-            });
+            self.takers.ask(eng, g, peers.clone(), None);
         }
     }
 
