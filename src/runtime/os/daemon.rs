@@ -106,6 +106,8 @@ pub struct RealtimeOutcome {
     pub memory_locked: bool,
     /// Pages are locked as they are first touched (`MCL_ONFAULT`), not all at once.
     pub locked_on_fault: bool,
+    /// Bytes of the program's own image locked whole besides (with `MCL_ONFAULT` only).
+    pub image_locked: usize,
     pub realtime: bool,
 }
 
@@ -130,14 +132,21 @@ pub fn lock_memory_and_realtime(rtprio: Option<u32>) -> RealtimeOutcome {
     let lock = lock_memory();
     RealtimeOutcome {
         memory_locked: lock.is_some(),
-        locked_on_fault: lock == Some(LockMode::OnFault),
+        locked_on_fault: matches!(lock, Some(LockMode::OnFault { .. })),
+        image_locked: match lock {
+            Some(LockMode::OnFault { image_locked }) => image_locked,
+            _ => 0,
+        },
         realtime: make_realtime(rtprio),
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LockMode {
-    OnFault,
+    /// With the bytes of our own image locked whole besides (`lock_own_image`).
+    OnFault {
+        image_locked: usize,
+    },
     Everything,
 }
 
@@ -159,7 +168,8 @@ fn lock_memory() -> Option<LockMode> {
     } else {
         libc::MCL_CURRENT
     };
-    let mut result = mlockall(flags | libc::MCL_ONFAULT).map(|()| LockMode::OnFault);
+    let mut result =
+        mlockall(flags | libc::MCL_ONFAULT).map(|()| LockMode::OnFault { image_locked: 0 });
     if result == Err(Errno::EINVAL) {
         // A kernel before 4.4 does not know MCL_ONFAULT.
         result = mlockall(flags).map(|()| LockMode::Everything);
@@ -167,10 +177,12 @@ fn lock_memory() -> Option<LockMode> {
     match result {
         Ok(mode) => {
             warm_stack(STACK_WARM);
-            if mode == LockMode::OnFault {
-                lock_own_image();
-            }
-            Some(mode)
+            Some(match mode {
+                LockMode::OnFault { .. } => LockMode::OnFault {
+                    image_locked: lock_own_image(),
+                },
+                LockMode::Everything => mode,
+            })
         }
         Err(e) => {
             let why = match e {
@@ -497,10 +509,8 @@ mod tests {
             let locked = resident("Locked:").saturating_sub(locked_before);
             std::hint::black_box(&big);
             println!("on fault: {untouched} kB resident before use, {locked} kB locked (of {locked_before} kB before)");
-            // The program's own image is locked whole (`lock_own_image`, run again here to
-            // see what it finds in our maps).
-            let exe_locked = lock_own_image() / 1024;
-            println!("own image locked: {exe_locked} kB");
+            // The program's own image is locked whole (`lock_own_image`).
+            println!("own image locked: {} kB", out.image_locked / 1024);
             if untouched < 1024 {
                 println!("on fault: a reservation is not made resident");
             }
