@@ -526,6 +526,40 @@ fn legacy_two_nodes_seed_30424() {
     report("legacy_two_nodes", setup, 30424, result);
 }
 
+/// Seeds the long runs of 2026-12-07 found, each fixed and reduced to a test in the crate;
+/// replayed here whole, as they were found.
+#[test]
+fn seeds_found_by_the_long_runs() {
+    let three_nodes = Setup {
+        mode: AutoFailback::Legacy,
+        nodes: 3,
+        layout: Layout::EveryNodeOwnsAGroup,
+    };
+    let on_active_standby = Setup {
+        mode: AutoFailback::On,
+        nodes: 2,
+        layout: Layout::ActiveStandby,
+    };
+    let found = [
+        (
+            "legacy_three_nodes",
+            three_nodes,
+            [737, 1033, 6190, 30380, 43638].as_slice(),
+        ),
+        (
+            "auto_failback_on_active_standby",
+            on_active_standby,
+            &[16142, 28729, 35123],
+        ),
+    ];
+    for (name, setup, seeds) in found {
+        for &seed in seeds {
+            let result = Sim::new(seed, setup, true).run();
+            report(name, setup, seed, result);
+        }
+    }
+}
+
 #[test]
 fn auto_failback_on_two_nodes() {
     let setup = Setup {
