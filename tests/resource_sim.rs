@@ -544,7 +544,7 @@ fn seeds_found_by_the_long_runs() {
         (
             "legacy_three_nodes",
             three_nodes,
-            [737, 1033, 6190, 30380, 43638].as_slice(),
+            [737, 1033, 6190, 30380, 43638, 64320].as_slice(),
         ),
         (
             "auto_failback_on_active_standby",

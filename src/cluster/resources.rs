@@ -924,6 +924,33 @@ mod tests {
         assert!(w.running.contains("Marker::c1"), "{:?}", w.logs);
     }
 
+    /// resource_sim legacy_three_nodes seed 64320, reduced: the unasked grant comes just
+    /// before our comm-up, whose request (here never answered: lost in a one-way partition)
+    /// must not take away the grant's 2 s deadline.
+    #[test]
+    fn a_comm_up_request_after_an_unasked_grant_keeps_its_deadline() {
+        let (mut carol, mut w) = one_of_three("carol");
+        let mut grant = Msg::new();
+        grant
+            .add_str("t", "ip-request-resp")
+            .add_str("dest", "carol")
+            .add_str("ipaddr", "Marker::c1")
+            .add_str("weown", "yes")
+            .add_str("ok", "OK");
+        carol.message(T0, "bob", &grant);
+        carol.comm_up(T0, 3);
+        pump(&mut carol, &mut w, 0);
+        assert!(!w.running.contains("Marker::c1"));
+        let later = Now {
+            mono_ms: ANSWER_WAIT_MS,
+            unix_secs: 0,
+        };
+        assert_eq!(carol.poll_timeout(), Some(ANSWER_WAIT_MS));
+        carol.handle_timeout(later);
+        pump(&mut carol, &mut w, ANSWER_WAIT_MS);
+        assert!(w.running.contains("Marker::c1"), "{:?}", w.logs);
+    }
+
     /// resource_sim legacy_three_nodes seed 3673, reduced: bob and carol, cut off from each
     /// other and from alice, each took every group; alice restarts (both hear her, not yet
     /// active), then bob and carol hear each other again. Her group must stay on one of them

@@ -58,12 +58,20 @@ impl Takers {
     }
 
     /// Ask `peers` for group `g` (`ip-request`) and wait for each answer, or for `deadline`.
+    /// A wait already under way for `g` keeps its deadline if sooner: a grant came first (a
+    /// holder gave the group back unasked), and a request lost for good must not make us
+    /// wait for ever.
     fn ask(&mut self, eng: &mut Engine, g: usize, peers: BTreeSet<String>, deadline: Option<u64>) {
+        let earlier = self
+            .awaiting
+            .iter()
+            .find(|a| a.group == g)
+            .and_then(|a| a.deadline);
         self.awaiting.retain(|a| a.group != g);
         self.awaiting.push(AwaitedGrant {
             group: g,
             peers,
-            deadline,
+            deadline: [earlier, deadline].into_iter().flatten().min(),
         });
         eng.send(IpRequest {
             ipaddr: Some(eng.key(g)),
