@@ -472,6 +472,12 @@ mod tests {
             );
         }
         if seen == 0 {
+            // CI installs the reference package: there, finding none is a failure, not a skip.
+            assert_ne!(
+                std::env::var("HB_REQUIRE_INTEROP").as_deref(),
+                Ok("1"),
+                "HB_REQUIRE_INTEROP=1 but no stock 3.0.6 rc.d script in /etc/ha.d/rc.d"
+            );
             eprintln!("SKIP: no stock 3.0.6 rc.d scripts in /etc/ha.d/rc.d");
         }
     }
