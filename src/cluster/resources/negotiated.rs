@@ -1028,9 +1028,13 @@ impl Negotiated {
                 ));
                 send_ask(eng, r, "done");
             }
-            "other" if self.standby == Standby::Not && self.runs_none_of(eng, r) => {
+            "other"
+                if self.peer.ours && self.standby == Standby::Not && self.runs_none_of(eng, r) =>
+            {
                 // A repeat after our side ended another way (a partition, a takeover and the
                 // give-back after it): what was asked runs nowhere here, so it is given up.
+                // Only a peer of ours repeats `other`; a late one from 3.0.6 is ignored as
+                // 3.0.6 ignores it.
                 eng.info(format!(
                     "standby: {from} asks again: we run none of [{}]",
                     r.word()
