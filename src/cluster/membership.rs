@@ -37,6 +37,9 @@ const LATE_REQUEST_MAX: u64 = 3;
 
 /// One log line per rejection kind per this many ms; the rest are counted.
 const REJECT_LOG_INTERVAL_MS: u64 = 10_000;
+/// How long heartbeats keep their copies after a datagram was seen lost: long enough that
+/// on a lossy link (where a loss with both copies gone is rarer still) they stay on.
+const COPIES_AFTER_LOSS_MS: u64 = 10 * 60 * 1000;
 
 /// What the membership layer needs from ha.cf, in milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,9 +134,9 @@ pub enum TransmitKind {
     Control,
     /// A sequenced message sent again on a peer's request.
     Retransmission,
-    /// Our last status sent again, byte for byte, half a keepalive later, when every live
-    /// peer is one of ours (`hbcopies`): one lost datagram no longer costs a heartbeat. Not
-    /// a heartbeat of its own for ping media and the watchdog.
+    /// Our status sent again at once, byte for byte, when every live peer is one of ours
+    /// (`hbcopies`): one lost datagram no longer costs a heartbeat. Not a heartbeat of its
+    /// own for ping media and the watchdog.
     HeartbeatCopy,
 }
 
@@ -318,8 +321,11 @@ pub struct Membership {
     next_status_at: u64,
     seq: u64,
     history: SendHistory<Msg>,
-    /// Our last status and when to send its copy (see `TransmitKind::HeartbeatCopy`).
-    pending_copy: Option<(u64, Msg)>,
+    /// When our last status went out (a follower sends its next one early, on its leader's).
+    status_sent_at: u64,
+    /// When we last saw a datagram lost, either way: a gap in a peer's numbers, a peer late
+    /// enough to be asked, or a peer asking us. Heartbeats get copies for a while after.
+    loss_seen_at: Option<u64>,
     /// No peer is declared dead before this: we woke up more than a dead time late (frozen,
     /// or starved), and what the peers sent meanwhile waits unread in the sockets.
     death_grace_until: Option<u64>,
@@ -364,7 +370,8 @@ impl Membership {
             next_status_at: now.mono_ms,
             seq: 0,
             history: SendHistory::default(),
-            pending_copy: None,
+            status_sent_at: now.mono_ms,
+            loss_seen_at: None,
             death_grace_until: None,
             load_average: String::from("0.00 0.00 0.00 1/1 1"),
             rng,
@@ -513,9 +520,6 @@ impl Membership {
         if let Some((_, at)) = self.reqnodes {
             consider(at);
         }
-        if let Some((at, _)) = &self.pending_copy {
-            consider(*at);
-        }
         for (i, n) in self.nodes.iter().enumerate() {
             if i != self.me && n.status != NodeStatus::Dead {
                 let grace = self.death_grace_until.unwrap_or(0);
@@ -574,9 +578,17 @@ impl Membership {
         Some(late.max(again))
     }
 
-    /// Whether our heartbeats get a copy: every live peer is one of ours (a 3.0.6 peer
-    /// would drop the copy, but it must see exactly what a 3.0.6 node sends it).
-    fn copies_wanted(&self) -> bool {
+    /// Whether our heartbeats get a copy: a datagram was lost, either way, in the last
+    /// `COPIES_AFTER_LOSS_MS` (on a clean network a copy only doubles the cost of a
+    /// heartbeat), and every live peer is one of ours (a 3.0.6 peer would drop the copy, but
+    /// it must see exactly what a 3.0.6 node sends it).
+    fn copies_wanted(&self, now: Now) -> bool {
+        if !self
+            .loss_seen_at
+            .is_some_and(|at| now.mono_ms < at + COPIES_AFTER_LOSS_MS)
+        {
+            return false;
+        }
         let mut peers = self
             .nodes
             .iter()
@@ -714,20 +726,6 @@ impl Membership {
         if t >= self.next_status_at {
             self.send_status(now);
         }
-        if self.pending_copy.as_ref().is_some_and(|(at, _)| t >= *at) {
-            if let Some((_, msg)) = self.pending_copy.take() {
-                // Only while it is still our latest message: a copy sent after newer ones would
-                // show a peer that starts listening meanwhile a gap it may never fill (our
-                // history is trimmed while no peer lives), and the newer ones prove us alive.
-                let latest = msg.get_str("seq").and_then(parse_hex) == Some(self.seq);
-                if latest && self.copies_wanted() {
-                    self.push_transmit(Transmit {
-                        msg,
-                        kind: TransmitKind::HeartbeatCopy,
-                    });
-                }
-            }
-        }
         // Deaths.
         let in_grace = self.death_grace_until.is_some_and(|g| t < g);
         for i in 0..self.nodes.len() {
@@ -813,6 +811,7 @@ impl Membership {
                 .saturating_sub(1)
                 .clamp(1, LATE_REQUEST_MAX);
             self.nodes[i].late_request_at = Some(t);
+            self.loss_seen_at = Some(t);
             let m = Message::from(Rexmit {
                 dest: Some(self.nodes[i].name.clone()),
                 first: Some(last + 1),
@@ -999,12 +998,14 @@ impl Membership {
                 let n = last_missing - first_missing + 1;
                 let text = format!("{n} lost packet(s) for [{src}] [{}:{s}]", first_missing - 1);
                 self.log(LogLevel::Warn, text);
+                self.loss_seen_at = Some(now.mono_ms);
             }
             SeqVerdict::Filled { none_left: true } => {
                 self.log(LogLevel::Info, format!("No pkts missing from {src}!"))
             }
             SeqVerdict::Reset => {
-                self.log(LogLevel::Warn, format!("lost a lot of packets! from {src}"))
+                self.log(LogLevel::Warn, format!("lost a lot of packets! from {src}"));
+                self.loss_seen_at = Some(now.mono_ms);
             }
             SeqVerdict::InOrder | SeqVerdict::Filled { none_left: false } => {}
         }
@@ -1276,6 +1277,7 @@ impl Membership {
             );
             self.actions.push_back(Action::NodeStatus(name, st));
         }
+        self.follow(now);
     }
 
     fn handle_ns(&mut self, now: Now, i: usize, kind: &Message) {
@@ -1297,6 +1299,7 @@ impl Membership {
                     return;
                 };
                 let last = last.min(first.saturating_add(MAX_RESEND_PER_REQUEST - 1));
+                self.loss_seen_at = Some(now.mono_ms);
                 for s in first..=last {
                     self.answer_rexmit(now, i, s);
                 }
@@ -1562,12 +1565,59 @@ impl Membership {
             copies: some("1"),
         });
         let sent = self.send(now, m.emit(), true);
+        if let Some(msg) = sent.filter(|_| self.copies_wanted(now)) {
+            // Sent with the original, not later: the peer takes both in one wake-up, and a
+            // second timer per keepalive would double ours. Spacing them would only save a
+            // heartbeat from a burst shorter than the spacing, and one lost heartbeat is far
+            // from a dead time.
+            self.push_transmit(Transmit {
+                msg,
+                kind: TransmitKind::HeartbeatCopy,
+            });
+        }
         let ka = self.params.keepalive_ms.max(1);
-        self.next_status_at = now.mono_ms + ka;
-        self.pending_copy = match sent {
-            Some(msg) if self.copies_wanted() => Some((now.mono_ms + ka / 2, msg)),
-            _ => None,
-        };
+        // A follower's timer only stands in for its leader's heartbeat: it waits a little
+        // past the keepalive, so that the leader's heartbeat, a little late, comes first.
+        let grace = if self.follows_a_leader() { ka / 8 } else { 0 };
+        self.status_sent_at = now.mono_ms;
+        self.next_status_at = now.mono_ms + ka + grace;
+    }
+
+    /// Between two of ours, the one whose name sorts last sends its heartbeat as the other's
+    /// arrives, in the same wake-up, instead of on a timer of its own: an idle pair then
+    /// wakes up three times per keepalive instead of four (leader: its timer and the reply;
+    /// follower: the leader's heartbeat). Only with exactly one live peer, and only one of
+    /// ours: a 3.0.6 peer sees the timing of a 3.0.6 node.
+    fn follows_a_leader(&self) -> bool {
+        let mut peers = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| *i != self.me && !n.ping && n.status != NodeStatus::Dead);
+        match (peers.next(), peers.next()) {
+            (Some((_, leader)), None) => {
+                // Names compare as 3.0.6 matches them: without case.
+                let lower = |n: &str| {
+                    n.bytes()
+                        .map(|b| b.to_ascii_lowercase())
+                        .collect::<Vec<_>>()
+                };
+                leader.takes_copies && lower(&leader.name) < lower(&self.nodes[self.me].name)
+            }
+            _ => false,
+        }
+    }
+
+    /// A peer's status came in: a follower answers with its own heartbeat (at most one per
+    /// half keepalive; the peer is its leader, the only live one).
+    fn follow(&mut self, now: Now) {
+        let half = self.params.keepalive_ms / 2;
+        if !self.shutting_down
+            && now.mono_ms >= self.status_sent_at + half
+            && self.follows_a_leader()
+        {
+            self.send_status(now);
+        }
     }
 
     /// Add the common fields, sign, keep sequenced messages in the history, and send. Returns
@@ -1760,6 +1810,10 @@ mod tests {
         nodes: [Membership; 2],
         /// bob plays a 3.0.6 node: the `hbcopies` field is taken out of what it sends.
         bob_is_3_0_6: bool,
+        /// alice does.
+        alice_is_3_0_6: bool,
+        /// alice is frozen: her timers do not run, what is sent to her is lost.
+        alice_frozen: bool,
         /// bob stopped (killed): it neither sends nor receives.
         bob_stopped: bool,
         sent: Vec<Sent>,
@@ -1772,6 +1826,8 @@ mod tests {
             Pair {
                 nodes: [node("alice", 1), node("bob", 2)],
                 bob_is_3_0_6: false,
+                alice_is_3_0_6: false,
+                alice_frozen: false,
                 bob_stopped: false,
                 sent: Vec::new(),
                 deaths: Vec::new(),
@@ -1783,7 +1839,7 @@ mod tests {
         fn run(&mut self, from: u64, until: u64, deliver: &mut dyn FnMut(&Sent) -> bool) {
             for t in from..until {
                 for i in 0..2 {
-                    if i == 1 && self.bob_stopped {
+                    if (i == 1 && self.bob_stopped) || (i == 0 && self.alice_frozen) {
                         continue;
                     }
                     if self.nodes[i].poll_timeout().is_some_and(|d| d <= t) {
@@ -1799,7 +1855,7 @@ mod tests {
                 match a {
                     Action::Transmit(tx) => {
                         let mut msg = tx.msg;
-                        if i == 1 && self.bob_is_3_0_6 {
+                        if [self.alice_is_3_0_6, self.bob_is_3_0_6][i] {
                             msg.remove("hbcopies");
                         }
                         let s = Sent {
@@ -1809,7 +1865,8 @@ mod tests {
                             msg,
                         };
                         let to = 1 - i;
-                        if !(to == 1 && self.bob_stopped) && deliver(&s) {
+                        let away = [self.alice_frozen, self.bob_stopped][to];
+                        if !away && deliver(&s) {
                             let bytes = self.nodes[i].authenticator().encode_udp(&s.msg);
                             self.nodes[to].handle_datagram(at(t), 0, &bytes);
                             self.drain(t, to, deliver);
@@ -2016,63 +2073,115 @@ mod tests {
         assert_eq!(seqs.len(), n, "a status went out twice");
     }
 
-    #[test]
-    fn two_of_ours_send_each_heartbeat_twice_half_a_keepalive_apart() {
+    /// Run a pair of ours for 3 s with nothing lost, then lose one status of bob's and one
+    /// of alice's.
+    fn pair_after_a_loss() -> Pair {
         let mut p = Pair::new();
-        p.run(0, 5000, &mut |_| true);
-        let copies: Vec<&Sent> = p
-            .sent
-            .iter()
-            .filter(|s| s.from == 0 && s.kind == TransmitKind::HeartbeatCopy)
-            .collect();
-        assert!(copies.len() >= 20, "{} copies", copies.len());
-        for c in &copies {
-            let original = p
-                .sent
-                .iter()
-                .find(|s| s.from == 0 && s.kind == TransmitKind::Heartbeat && s.msg == c.msg)
-                .expect("a copy of a status sent before");
-            assert_eq!(c.at - original.at, KEEPALIVE / 2);
-        }
+        p.run(0, 3000, &mut |_| true);
+        let mut lost = [false; 2];
+        p.run(3000, 4000, &mut |s| {
+            let lose = s.kind == TransmitKind::Heartbeat && !lost[s.from];
+            lost[s.from] |= lose;
+            !lose
+        });
+        p
     }
 
     #[test]
-    fn no_copy_goes_out_once_a_newer_message_was_sent() {
-        let mut p = Pair::new();
-        p.run(0, 5000, &mut |_| true);
-        // Step to the instant alice sends a status; right after it, a cluster message of hers
-        // makes that status's copy stale.
-        let mut t = 5000;
-        let is_status = |s: &Sent| s.from == 0 && s.kind == TransmitKind::Heartbeat;
-        while !p
+    fn two_of_ours_send_each_heartbeat_twice_at_once_after_a_loss() {
+        let mut p = pair_after_a_loss();
+        // Nothing lost, nothing copied.
+        assert!(p
             .sent
             .iter()
-            .rev()
-            .take_while(|s| s.at + 1 >= t)
-            .any(is_status)
-        {
-            p.run(t, t + 1, &mut |_| true);
-            t += 1;
-            assert!(t < 5000 + 2 * KEEPALIVE, "no status of alice's");
-        }
-        let status_at = t - 1;
-        let mut m = Msg::new();
-        m.add_str("t", "resource");
-        p.nodes[0].send_message(at(t), m);
-        p.run(t, t + KEEPALIVE, &mut |_| true);
-        let copies = p
-            .sent
+            .all(|s| s.at >= 3000 || s.kind != TransmitKind::HeartbeatCopy));
+        p.run(4000, 6000, &mut |_| true);
+        let from_alice: Vec<&Sent> = p.sent.iter().filter(|s| s.from == 0).collect();
+        let copies = from_alice
             .iter()
-            .filter(|s| s.from == 0 && s.kind == TransmitKind::HeartbeatCopy)
-            .filter(|s| s.at > status_at && s.at <= status_at + KEEPALIVE / 2)
+            .filter(|s| s.kind == TransmitKind::HeartbeatCopy)
             .count();
-        assert_eq!(copies, 0);
+        assert!(copies >= 10, "{copies} copies");
+        for c in from_alice
+            .iter()
+            .filter(|s| s.kind == TransmitKind::HeartbeatCopy)
+        {
+            assert!(
+                from_alice
+                    .iter()
+                    .any(|s| s.kind == TransmitKind::Heartbeat && (s.at, &s.msg) == (c.at, &c.msg)),
+                "a copy without its original in the same instant"
+            );
+        }
+    }
+
+    /// The instants at which node `from` sent a heartbeat (copies aside), from `after` on.
+    fn heartbeats_of(p: &Pair, from: usize, after: u64) -> Vec<u64> {
+        p.sent
+            .iter()
+            .filter(|s| s.from == from && s.at >= after && s.kind == TransmitKind::Heartbeat)
+            .map(|s| s.at)
+            .collect()
+    }
+
+    /// A pair whose alice freezes for 120 ms after 1500 ms: her timer no longer beats in step
+    /// with bob's.
+    fn pair_out_of_step(alice_is_3_0_6: bool) -> Pair {
+        let mut p = Pair::new();
+        p.alice_is_3_0_6 = alice_is_3_0_6;
+        p.run(0, 1500, &mut |_| true);
+        p.alice_frozen = true;
+        p.run(1500, 1620, &mut |_| true);
+        p.alice_frozen = false;
+        p.run(1620, 6000, &mut |_| true);
+        p
+    }
+
+    #[test]
+    fn between_two_of_ours_the_follower_beats_as_the_leaders_heartbeat_arrives() {
+        let p = pair_out_of_step(false);
+        // alice sorts first: she leads, on her timer; bob sends his as hers arrives (this
+        // model delivers at once, so in the same millisecond), and on no timer of his own.
+        let alice = heartbeats_of(&p, 0, 3000);
+        let bob = heartbeats_of(&p, 1, 3000);
+        assert!(alice.len() >= 15, "{alice:?}");
+        assert!(
+            alice.windows(2).all(|w| w[1] - w[0] == KEEPALIVE),
+            "{alice:?}"
+        );
+        assert_eq!(bob, alice);
+    }
+
+    #[test]
+    fn a_follower_whose_leader_goes_silent_beats_on_its_own_timer() {
+        let mut p = Pair::new();
+        p.run(0, 6000, &mut |_| true);
+        // Nothing of alice's arrives for a while (short of her dead time).
+        p.run(6000, 6000 + 4 * KEEPALIVE, &mut |s| s.from == 1);
+        p.run(6000 + 4 * KEEPALIVE, 10_000, &mut |_| true);
+        assert!(p.deaths.is_empty(), "{:?}", p.deaths);
+        let bob = heartbeats_of(&p, 1, 5000);
+        let longest = bob.windows(2).map(|w| w[1] - w[0]).max();
+        assert_eq!(longest, Some(KEEPALIVE + KEEPALIVE / 8), "{bob:?}");
+        // Back in step once hers arrive again.
+        assert_eq!(heartbeats_of(&p, 1, 8000), heartbeats_of(&p, 0, 8000));
+    }
+
+    #[test]
+    fn no_node_of_ours_follows_a_3_0_6_peer() {
+        let p = pair_out_of_step(true);
+        // bob keeps his own step, not alice's.
+        let alice = heartbeats_of(&p, 0, 3000);
+        let bob = heartbeats_of(&p, 1, 3000);
+        assert!(bob.len() >= 15, "{bob:?}");
+        assert!(bob.windows(2).all(|w| w[1] - w[0] == KEEPALIVE), "{bob:?}");
+        assert!(bob.iter().all(|t| !alice.contains(t)), "{bob:?} {alice:?}");
     }
 
     #[test]
     fn between_two_of_ours_a_lost_heartbeat_whose_copy_arrives_costs_nothing() {
-        let mut p = Pair::new();
-        p.run(0, 6000, &mut |_| true);
+        let mut p = pair_after_a_loss();
+        p.run(4000, 6000, &mut |_| true);
         // Every original status of bob's is lost (and no retransmission): the copies alone.
         p.run(6000, 16_000, &mut |s| {
             s.from == 0 || s.kind == TransmitKind::HeartbeatCopy

@@ -726,7 +726,9 @@ impl Daemon {
     }
 
     fn refresh_loadavg(&mut self, now: Now) {
-        if now.mono_ms >= self.last_loadavg + 1000 || self.last_loadavg == 0 {
+        // The kernel computes the load average every 5 s: reading it more often finds the
+        // same text.
+        if now.mono_ms >= self.last_loadavg + 5000 || self.last_loadavg == 0 {
             if let Some(l) = read_loadavg(&self.loadavg) {
                 self.cluster.set_load_average(&l);
             }
