@@ -583,10 +583,10 @@ impl Membership {
     /// heartbeat), and every live peer is one of ours (a 3.0.6 peer would drop the copy, but
     /// it must see exactly what a 3.0.6 node sends it).
     fn copies_wanted(&self, now: Now) -> bool {
-        if !self
+        let recent_loss = self
             .loss_seen_at
-            .is_some_and(|at| now.mono_ms < at + COPIES_AFTER_LOSS_MS)
-        {
+            .is_some_and(|at| now.mono_ms < at + COPIES_AFTER_LOSS_MS);
+        if !recent_loss {
             return false;
         }
         let mut peers = self
