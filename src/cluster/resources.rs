@@ -33,7 +33,7 @@ pub mod legacy;
 pub mod negotiated;
 use engine::{Engine, Milestone, WorkEvent};
 use legacy::Legacy;
-pub use legacy::ANSWER_WAIT_MS;
+pub use legacy::{ANSWER_WAIT_MS, ASK_AGAIN_MS};
 pub use negotiated::Hold;
 use negotiated::Negotiated;
 
@@ -948,6 +948,48 @@ mod tests {
         assert_eq!(carol.poll_timeout(), Some(ANSWER_WAIT_MS));
         carol.handle_timeout(later);
         pump(&mut carol, &mut w, ANSWER_WAIT_MS);
+        assert!(w.running.contains("Marker::c1"), "{:?}", w.logs);
+    }
+
+    /// Three nodes: our comm-up request for our group is lost for good (every answer is due):
+    /// it goes out again every `ASK_AGAIN_MS`, and the group starts only once both answered.
+    #[test]
+    fn a_request_no_answer_came_for_is_sent_again() {
+        let (mut carol, mut w) = one_of_three("carol");
+        carol.comm_up(T0, 3);
+        pump(&mut carol, &mut w, 0);
+        let requests = |w: &World| {
+            w.sent
+                .iter()
+                .filter(|m| m.get_str("t") == Some("ip-request"))
+                .count()
+        };
+        assert_eq!(requests(&w), 1);
+        for k in 1..=3 {
+            let at = k * ASK_AGAIN_MS;
+            assert_eq!(carol.poll_timeout(), Some(at));
+            carol.handle_timeout(Now {
+                mono_ms: at,
+                unix_secs: 0,
+            });
+            pump(&mut carol, &mut w, at);
+            assert_eq!(requests(&w), 1 + k as usize);
+            assert!(!w.running.contains("Marker::c1"), "{:?}", w.logs);
+        }
+        let at = Now {
+            mono_ms: 3 * ASK_AGAIN_MS + 1,
+            unix_secs: 0,
+        };
+        for peer in ["alice", "bob"] {
+            let mut grant = Msg::new();
+            grant
+                .add_str("t", "ip-request-resp")
+                .add_str("dest", "carol")
+                .add_str("ipaddr", "Marker::c1")
+                .add_str("ok", "OK");
+            carol.message(at, peer, &grant);
+            pump(&mut carol, &mut w, at.mono_ms);
+        }
         assert!(w.running.contains("Marker::c1"), "{:?}", w.logs);
     }
 

@@ -18,6 +18,10 @@ use crate::wire::messages::{some, AskResources, IpRequest, IpRequestResp, Messag
 
 /// How long a first answer waits for the other peers' (legacy, three or more nodes).
 pub const ANSWER_WAIT_MS: u64 = 2_000;
+/// A request that no answer came for is sent again this often: messages are retransmitted,
+/// but one that crossed a partition outlasting the sender's history is lost for good, and
+/// taking the group without an answer could run it twice.
+pub const ASK_AGAIN_MS: u64 = 10_000;
 
 /// Three or more nodes: our `ip-request` for `group`, waiting for every live peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +31,8 @@ struct AwaitedGrant {
     peers: BTreeSet<String>,
     /// Set by the first answer: then the rest are waited for until this time.
     deadline: Option<u64>,
+    /// When the request goes out again if answers are still due.
+    ask_again_at: u64,
 }
 
 /// Who of the cluster is dead for the takeover rules, and our requests for groups.
@@ -72,6 +78,7 @@ impl Takers {
             group: g,
             peers,
             deadline: [earlier, deadline].into_iter().flatten().min(),
+            ask_again_at: eng.now_ms + ASK_AGAIN_MS,
         });
         eng.send(IpRequest {
             ipaddr: Some(eng.key(g)),
@@ -85,7 +92,11 @@ impl Takers {
     }
 
     fn next_deadline(&self) -> Option<u64> {
-        self.awaiting.iter().filter_map(|a| a.deadline).min()
+        self.awaiting
+            .iter()
+            .flat_map(|a| [a.deadline, Some(a.ask_again_at)])
+            .flatten()
+            .min()
     }
 }
 
@@ -418,6 +429,21 @@ impl Legacy {
             }
             !go
         });
+        for a in self
+            .takers
+            .awaiting
+            .iter_mut()
+            .filter(|a| a.ask_again_at <= now)
+        {
+            a.ask_again_at = now + ASK_AGAIN_MS;
+            let key = eng.key(a.group);
+            let due: Vec<&str> = a.peers.iter().map(String::as_str).collect();
+            eng.info(format!(
+                "No answer to ip-request for {key} from {}: asking again",
+                due.join(", ")
+            ));
+            eng.send(IpRequest { ipaddr: Some(key) });
+        }
         for g in ready {
             // Still ours to take: our own group, or a dead node's whose taker we still are.
             let owner = eng.groups[g].owner().to_string();
