@@ -1267,7 +1267,7 @@ mod tests {
         linked: bool,
         wire: VecDeque<(usize, Msg)>,
         /// Messages the link loses: (receiving node, message) -> lost.
-        lose: Option<fn(usize, &Msg) -> bool>,
+        lose: Option<Box<dyn Fn(usize, &Msg) -> bool>>,
         /// Off, each node sees its peer as a 3.0.6 node, whose timing most tests here check:
         /// the link drops `quick_start`, and no node is told its peer is one of ours.
         ours: bool,
@@ -1283,6 +1283,16 @@ mod tests {
     }
 
     impl Pair {
+        /// From now on the link loses every standby message (`ask_resources`) with this
+        /// `info` on its way to node `to`.
+        fn lose_standby(&mut self, to: usize, info: &'static str) {
+            self.lose = Some(Box::new(move |dest, m| {
+                dest == to
+                    && m.get_str("t") == Some("ask_resources")
+                    && m.get_str("info") == Some(info)
+            }));
+        }
+
         fn new(mode: AutoFailback, text: &str) -> Pair {
             let n = NAMES
                 .iter()
@@ -1369,7 +1379,7 @@ mod tests {
                                     m.remove("quick_start");
                                 }
                                 node.rm.message(at, NAMES[i], &m);
-                                let lost = self.lose.is_some_and(|f| f(1 - i, &m));
+                                let lost = self.lose.as_ref().is_some_and(|f| f(1 - i, &m));
                                 if self.linked && self.n[1 - i].up && !lost {
                                     self.wire.push_back((1 - i, m));
                                 }
@@ -1594,7 +1604,7 @@ mod tests {
         p.n[0].up = false;
         p.dead(0);
         p.run_for(10_500);
-        p.lose = Some(|to, m| to == 1 && m.get_str("info") == Some("other"));
+        p.lose_standby(1, "other");
         p.restart(0, AutoFailback::On, HARES);
         p.comm_up(0, 2);
         p.run_for(2_000);
@@ -2035,9 +2045,7 @@ mod tests {
         p.dead(0);
         p.run_for(10_500);
         assert_eq!(p.running(1), ["Marker::svcA", "Marker::svcB"]);
-        p.lose = Some(|to, m| {
-            to == 1 && m.get_str("t") == Some("ask_resources") && m.get_str("info") == Some("other")
-        });
+        p.lose_standby(1, "other");
         p.restart(0, AutoFailback::On, HARES);
         p.comm_up(0, 2);
         p.run_for(2_000);
@@ -2091,9 +2099,7 @@ mod tests {
         p.dead(1);
         p.run_for(10_500);
         assert_eq!(p.running(0), ["Marker::svcA", "Marker::svcB"]);
-        p.lose = Some(|to, m| {
-            to == 0 && m.get_str("t") == Some("ask_resources") && m.get_str("info") == Some("other")
-        });
+        p.lose_standby(0, "other");
         p.restart(1, AutoFailback::On, HARES);
         p.comm_up(1, 2);
         p.run_for(2_000);
@@ -2124,9 +2130,7 @@ mod tests {
     fn a_late_done_after_the_other_side_stopped_waiting_is_still_taken() {
         let mut p = both_started(AutoFailback::Off);
         p.run_for(10_500);
-        p.lose = Some(|to, m| {
-            to == 0 && m.get_str("t") == Some("ask_resources") && m.get_str("info") == Some("other")
-        });
+        p.lose_standby(0, "other");
         p.standby(0, "local");
         let is = |m: &Msg, t: &str, info: &str| {
             m.get_str("t") == Some(t) && m.get_str("info") == Some(info)
@@ -2178,11 +2182,7 @@ mod tests {
             let mut p = both_started(AutoFailback::Off);
             p.ours = ours;
             p.run_for(10_500);
-            p.lose = Some(|to, m| {
-                to == 1
-                    && m.get_str("t") == Some("ask_resources")
-                    && m.get_str("info") == Some("done")
-            });
+            p.lose_standby(1, "done");
             p.standby(0, "local");
             p.run_for(2_000);
             p.lose = None;
@@ -2218,9 +2218,7 @@ mod tests {
         p.run_for(5_000);
         assert_eq!(p.running(1), ["Marker::svcA", "Marker::svcB"]);
         // bob hands svcA back; his `done` is lost.
-        p.lose = Some(|to, m| {
-            to == 0 && m.get_str("t") == Some("ask_resources") && m.get_str("info") == Some("done")
-        });
+        p.lose_standby(0, "done");
         p.standby(1, "foreign");
         p.run_for(2_000);
         p.lose = None;
