@@ -1260,6 +1260,9 @@ mod tests {
         up: bool,
     }
 
+    /// Which messages a test link loses: (receiving node, message) -> lost.
+    type LinkLoss = Box<dyn Fn(usize, &Msg) -> bool>;
+
     /// Two negotiated managers joined by a perfect link (unless cut), instant scripts.
     struct Pair {
         n: Vec<Node>,
@@ -1267,7 +1270,7 @@ mod tests {
         linked: bool,
         wire: VecDeque<(usize, Msg)>,
         /// Messages the link loses: (receiving node, message) -> lost.
-        lose: Option<Box<dyn Fn(usize, &Msg) -> bool>>,
+        lose: Option<LinkLoss>,
         /// Off, each node sees its peer as a 3.0.6 node, whose timing most tests here check:
         /// the link drops `quick_start`, and no node is told its peer is one of ours.
         ours: bool,
