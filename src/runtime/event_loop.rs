@@ -13,7 +13,7 @@ use super::children::script_env;
 use super::children::scripts::{self, ChildPool, ExitKind};
 use super::control::fifo::FifoReader;
 use super::control::{ConnId, ControlServer, Reply, Request};
-use super::links::{Encoded, Link};
+use super::links::{Encoded, Link, Received};
 use super::log_setup::{daemon_log_config, log_diagnostic};
 use super::options::{Options, METRICS_FILE_INTERVAL_MS};
 use super::os::paths::Paths;
@@ -713,16 +713,28 @@ impl Daemon {
     }
 
     fn read_medium(&mut self, i: usize, buf: &mut [u8]) {
-        let mut packets = Vec::new();
-        let now = self.clock.now();
-        if let Some(l) = self.links.get_mut(i) {
-            l.on_ready(self.poll.registry(), now.mono_ms, buf, &mut packets);
+        loop {
+            let now = self.clock.now();
+            let Some(l) = self.links.get_mut(i) else {
+                return;
+            };
+            match l.on_ready(self.poll.registry(), now.mono_ms, buf) {
+                Received::Datagram(n) => self.take_packet(now, i, &buf[..n]),
+                Received::Packets(packets) => {
+                    for p in packets {
+                        self.take_packet(now, i, &p);
+                    }
+                    return;
+                }
+                Received::Drained => return,
+            }
         }
-        for p in packets {
-            self.ops.received(i);
-            self.cluster.handle_datagram(now, i, &p);
-            self.drain();
-        }
+    }
+
+    fn take_packet(&mut self, now: Now, link: usize, packet: &[u8]) {
+        self.ops.received(link);
+        self.cluster.handle_datagram(now, link, packet);
+        self.drain();
     }
 
     fn refresh_loadavg(&mut self, now: Now) {

@@ -87,6 +87,17 @@ fn is_own_address(ip: IpAddr, bind: Option<IpAddr>) -> bool {
     }
 }
 
+/// What one read of a medium that polled readable gave.
+pub enum Received {
+    /// One UDP datagram, in the caller's buffer (`..n`); read again until `Drained`. Taken
+    /// in one at a time, so a burst costs no memory beyond the buffer.
+    Datagram(usize),
+    /// Everything a serial line or ping socket had (a read may end several packets).
+    Packets(Vec<Vec<u8>>),
+    /// Nothing more to read until the medium polls readable again.
+    Drained,
+}
+
 /// One message in the forms the media need, each encoded (and signed) at most once however
 /// many media carry it.
 pub struct Encoded<'a> {
@@ -237,39 +248,39 @@ impl Link {
         }
     }
 
-    /// Something is readable or writable: collect every packet that arrived.
-    pub fn on_ready(
-        &mut self,
-        registry: &Registry,
-        now_ms: u64,
-        buf: &mut [u8],
-        packets: &mut Vec<Vec<u8>>,
-    ) {
+    /// Something is readable or writable: read what arrived (one UDP datagram at a time).
+    pub fn on_ready(&mut self, registry: &Registry, now_ms: u64, buf: &mut [u8]) -> Received {
         match &mut self.io {
             Io::Udp(u) => loop {
                 match u.recv(buf) {
-                    Ok(n) => packets.push(buf[..n].to_vec()),
+                    Ok(n) => return Received::Datagram(n),
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Received::Drained,
                     Err(e) => {
                         hblog::emit(
                             LogLevel::Error,
                             &format!("read failure on {}: {e}", self.name),
                         );
-                        return;
+                        return Received::Drained;
                     }
                 }
             },
             Io::Serial { .. } => {
+                let mut packets = Vec::new();
                 let res = self
                     .serial_port()
-                    .map(|p| p.read_available(packets).and_then(|_| p.flush(now_ms)));
+                    .map(|p| p.read_available(&mut packets).and_then(|_| p.flush(now_ms)));
                 if let Some(Err(e)) = res {
                     self.lose_serial(registry, now_ms, e);
                 }
                 self.serial_events(now_ms);
+                Received::Packets(packets)
             }
-            Io::Ping { medium, .. } => medium.recv(packets),
+            Io::Ping { medium, .. } => {
+                let mut packets = Vec::new();
+                medium.recv(&mut packets);
+                Received::Packets(packets)
+            }
         }
     }
 
