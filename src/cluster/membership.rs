@@ -845,12 +845,7 @@ impl Membership {
     }
 
     fn packet_refused(&mut self, now: Now, reason: Reject) {
-        let kind = format!("{reason:?}")
-            .split(['(', ' ', '{'])
-            .next()
-            .unwrap_or("")
-            .to_string();
-        self.reject(now, &kind, LogLevel::Error, reason.to_string());
+        self.reject(now, reason.kind(), LogLevel::Error, || reason.to_string());
     }
 
     /// One authenticated message, read from a packet's view or from a `Msg` (`to_msg` only
@@ -858,12 +853,9 @@ impl Membership {
     fn handle_message<M: ReadFields>(&mut self, now: Now, link: usize, msg: &M) {
         // A status's own fields are read in place by `handle_status`.
         let (Some(kind), Some(src)) = (Message::parse_shallow(msg), msg.get_text("src")) else {
-            self.reject(
-                now,
-                "missing",
-                LogLevel::Error,
-                "process_clustermsg: missing from/ts/type".into(),
-            );
+            self.reject(now, "missing", LogLevel::Error, || {
+                "process_clustermsg: missing from/ts/type".into()
+            });
             return;
         };
         // Names compare in lower case; a name already in lower case (the usual) is not copied.
@@ -873,12 +865,9 @@ impl Membership {
             src
         };
         if msg.get_str("ts").and_then(parse_hex).unwrap_or(0) == 0 {
-            self.reject(
-                now,
-                "bad ts",
-                LogLevel::Debug,
-                format!("message from {src} without a valid ts dropped"),
-            );
+            self.reject(now, "bad ts", LogLevel::Debug, || {
+                format!("message from {src} without a valid ts dropped")
+            });
             return;
         }
         let Some(i) = self.find_node(now, &src, msg.get_bin("srcuuid")) else {
@@ -888,7 +877,7 @@ impl Membership {
                 // crc anyone can send authentic ones (a kind per name grew without bound).
                 "bad node",
                 LogLevel::Error,
-                format!("process_status_message: bad node [{src}] in message"),
+                || format!("process_status_message: bad node [{src}] in message"),
             );
             return;
         };
@@ -928,12 +917,9 @@ impl Membership {
             return;
         }
         let Some(s) = msg.get_str("seq").and_then(parse_hex).filter(|&s| s > 0) else {
-            self.reject(
-                now,
-                "bad seq",
-                LogLevel::Error,
-                format!("should_drop_message: bad or missing sequence number from {src}"),
-            );
+            self.reject(now, "bad seq", LogLevel::Error, || {
+                format!("should_drop_message: bad or missing sequence number from {src}")
+            });
             return;
         };
         let g = match msg.get_str("hg") {
@@ -941,12 +927,9 @@ impl Membership {
             Some(h) => match parse_hex(h) {
                 Some(g) => g,
                 None => {
-                    self.reject(
-                        now,
-                        "bad hg",
-                        LogLevel::Error,
-                        format!("bad generation [{h}] from {src}"),
-                    );
+                    self.reject(now, "bad hg", LogLevel::Error, || {
+                        format!("bad generation [{h}] from {src}")
+                    });
                     return;
                 }
             },
@@ -1068,14 +1051,11 @@ impl Membership {
         let i = self.node_index(src)?;
         if let Some(u) = uuid {
             if i == self.me && u != self.id.uuid {
-                self.reject(
-                    now,
-                    "own name",
-                    LogLevel::Error,
+                self.reject(now, "own name", LogLevel::Error, || {
                     format!(
                         "message claiming to be from this node [{src}] with another uuid ignored"
-                    ),
-                );
+                    )
+                });
                 return None;
             }
             if self.nodes[i].uuid != Some(u) {
@@ -1104,13 +1084,14 @@ impl Membership {
         if !old_gen && !old_ts {
             return false;
         }
-        let (name, last) = (n.name.clone(), n.last_status_ts);
-        let text = format!(
-            "dropped a stale {t} from {name} (a replay?): [gen = {}, ts = {ts}; curgen = {}, last status ts = {last}]",
-            g.unwrap_or(0),
-            n.generation.unwrap_or(0)
-        );
-        self.reject(now, &format!("stale NS {name}"), LogLevel::Warn, text);
+        let (name, last, cur) = (n.name.clone(), n.last_status_ts, n.generation.unwrap_or(0));
+        let kind = format!("stale NS {name}");
+        self.reject(now, &kind, LogLevel::Warn, move || {
+            format!(
+                "dropped a stale {t} from {name} (a replay?): [gen = {}, ts = {ts}; curgen = {cur}, last status ts = {last}]",
+                g.unwrap_or(0),
+            )
+        });
         true
     }
 
@@ -1137,8 +1118,10 @@ impl Membership {
         let name = self.nodes[i].name.clone();
         if let Some(cur) = known {
             if g < cur {
-                let text = format!("should_drop_message: attempted replay attack [{name}]? [gen = {g}, curgen = {cur}]");
-                self.reject(now, &format!("replay {name}"), LogLevel::Error, text);
+                let kind = format!("replay {name}");
+                self.reject(now, &kind, LogLevel::Error, || {
+                    format!("should_drop_message: attempted replay attack [{name}]? [gen = {g}, curgen = {cur}]")
+                });
                 return false;
             }
         }
@@ -1710,16 +1693,29 @@ impl Membership {
     }
 
     /// Count a rejected packet and log it, at most one line per kind per interval.
-    fn reject(&mut self, now: Now, kind: &str, level: LogLevel, text: String) {
-        *self.rejects.totals.entry(kind.to_string()).or_default() += 1;
+    /// Count a dropped packet of `kind`, and log `text` for at most one per kind every
+    /// `REJECT_LOG_INTERVAL_MS`: under a flood the text is built only for the lines written.
+    fn reject(&mut self, now: Now, kind: &str, level: LogLevel, text: impl FnOnce() -> String) {
+        match self.rejects.totals.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.rejects.totals.insert(kind.to_string(), 1);
+            }
+        }
         let t = now.mono_ms;
-        let entry = self.rejects.kinds.entry(kind.to_string()).or_insert((0, 0));
+        if !self.rejects.kinds.contains_key(kind) {
+            self.rejects.kinds.insert(kind.to_string(), (0, 0));
+        }
+        let Some(entry) = self.rejects.kinds.get_mut(kind) else {
+            return;
+        };
         if entry.0 != 0 && t < entry.0 + REJECT_LOG_INTERVAL_MS {
             entry.1 += 1;
             return;
         }
         let suppressed = entry.1;
         *entry = (t.max(1), 0);
+        let text = text();
         let line = if suppressed > 0 {
             format!(
                 "{text} ({suppressed} similar packets dropped without a log line before this one)"

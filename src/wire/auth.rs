@@ -54,6 +54,22 @@ impl fmt::Display for Reject {
     }
 }
 
+impl Reject {
+    /// The kind of refusal, without its details: what a node counts and rate-limits its log
+    /// lines by.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reject::Malformed(_) => "Malformed",
+            Reject::NoTrailer => "NoTrailer",
+            Reject::UnknownIndex(_) => "UnknownIndex",
+            Reject::BadDigest { .. } => "BadDigest",
+            Reject::ClassicAuthFailed { .. } => "ClassicAuthFailed",
+            Reject::ClassicNoAuth => "ClassicNoAuth",
+            Reject::CrcNotActive => "CrcNotActive",
+        }
+    }
+}
+
 impl std::error::Error for Reject {}
 
 /// CRC-32, polynomial 0x04C11DB7, MSB first, init 0, final xor 0xFFFFFFFF, no length.
