@@ -5,6 +5,7 @@
 #
 #   scripts/bench.sh [--quick] [--trials N]   (TRIALS=N, BENCH_ONLY=ours,3.0.6,keepalived,
 #                                             BENCH_KEEP=1 keeps the logs)
+#   scripts/bench.sh --idle   only the idle CPU figures (all pairs at once; a minute or two)
 #   scripts/bench.sh --fast-timers [--seconds S] [--loss PCT] [--no-load]
 #       ours alone at keepalive 2 ms / deadtime 10 ms and 1 ms / 5 ms, realtime on, every core
 #       busy (stress-ng --cpu 0) and 1% loss for S seconds (60; 600 for the 10 minutes):
@@ -26,6 +27,7 @@ exec 9>"${TMPDIR:-/tmp}/heartbeat-rs-bench.lock"
 flock 9
 python3 scripts/bench/bench.py "$@"
 [ -z "$fast" ] || exit 0
+for a in "$@"; do [ "$a" != --idle ] || exit 0; done
 echo
 if [ -n "$quick" ]; then
   cargo run -q --example wire_throughput -- --quick   # a smoke check: the dev profile will do
