@@ -734,8 +734,9 @@ def main():
     try:
         pairs = [Pair(impl, work) for impl in order]
         fast = Timing(0.2, 1.0)
-        log("bench: %d trials (keepalive 200 ms, deadtime 1 s; keepalived advert 0.2 s, VRRPv3), "
-            "interleaved, in %s" % (trials, work))
+        if not a.idle:
+            log("bench: %d trials (keepalive 200 ms, deadtime 1 s; keepalived advert 0.2 s, "
+                "VRRPv3), interleaved, in %s" % (trials, work))
         for i in range(0 if a.idle else trials):
             # Rotate who goes first, so no implementation always runs at the same moment.
             for j in range(len(pairs)):
