@@ -540,6 +540,11 @@ fn seeds_found_by_the_long_runs() {
         nodes: 2,
         layout: Layout::ActiveStandby,
     };
+    let off_two_nodes = Setup {
+        mode: AutoFailback::Off,
+        nodes: 2,
+        layout: Layout::EveryNodeOwnsAGroup,
+    };
     let found = [
         (
             "legacy_three_nodes",
@@ -551,6 +556,7 @@ fn seeds_found_by_the_long_runs() {
             on_active_standby,
             &[16142, 28729, 35123],
         ),
+        ("auto_failback_off_two_nodes", off_two_nodes, &[113298]),
     ];
     for (name, setup, seeds) in found {
         for &seed in seeds {

@@ -512,6 +512,9 @@ impl Negotiated {
             self.announce(eng);
         }
         self.audit(eng, false);
+        // Its stable `resource` message came first, so no in-flux-to-stable step started the
+        // failback it may be owed (a heal's): start it now.
+        self.try_failback(eng);
     }
 
     fn peer_starting(&mut self, eng: &mut Engine) {
