@@ -80,9 +80,7 @@ impl Takers {
             deadline: [earlier, deadline].into_iter().flatten().min(),
             ask_again_at: eng.now_ms + ASK_AGAIN_MS,
         });
-        eng.send(IpRequest {
-            ipaddr: Some(eng.key(g)),
-        });
+        send_request(eng, g);
     }
 
     /// Requests made for `node`'s groups while it was dead are void.
@@ -98,6 +96,13 @@ impl Takers {
             .flatten()
             .min()
     }
+}
+
+/// Our `ip-request` for group `g`, to every peer.
+fn send_request(eng: &mut Engine, g: usize) {
+    eng.send(IpRequest {
+        ipaddr: Some(eng.key(g)),
+    });
 }
 
 /// The legacy manager's state.
@@ -239,9 +244,7 @@ impl Legacy {
                     let peers = self.takers.live_peers(eng);
                     self.takers.ask(eng, g, peers, None);
                 } else {
-                    eng.send(IpRequest {
-                        ipaddr: Some(eng.key(g)),
-                    });
+                    send_request(eng, g);
                 }
             }
         }
@@ -442,7 +445,7 @@ impl Legacy {
                 "No answer to ip-request for {key} from {}: asking again",
                 due.join(", ")
             ));
-            eng.send(IpRequest { ipaddr: Some(key) });
+            send_request(eng, a.group);
         }
         for g in ready {
             // Still ours to take: our own group, or a dead node's whose taker we still are.
